@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/server"
+)
+
+func serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run a cloudbox server (all-in-one, master or worker)",
+		Description: `Roles:
+   all-in-one  API server, store, scheduler, controllers and a node agent on this host
+   master      the control plane only; workers join it
+   worker      a node agent that joins a master: --join URL --token TOKEN
+
+At start a master writes DATA_DIR/admin.config (server URL, CA and admin token; the
+CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
+
+   cloudbox server                                  # all-in-one on :6443
+   cloudbox server --role master --data-dir /srv/cloudbox
+   cloudbox server --role worker --join https://10.0.0.1:6443 --token K10...
+   cloudbox server --cleanup                        # stop it and remove its state`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "role", Value: server.RoleAllInOne, Usage: "all-in-one, master or worker"},
+			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/cloudbox", Usage: "where state, certificates and tokens live"},
+			&cli.StringFlag{Name: "listen", Value: "0.0.0.0:6443", Usage: "the API's HTTPS address (port 0 picks a free one)"},
+			&cli.StringFlag{Name: "join", Usage: "worker: the master's URL, e.g. https://10.0.0.1:6443"},
+			&cli.StringFlag{Name: "token", Usage: "worker: the join token from the master's DATA_DIR/join-token", EnvVars: []string{"CLOUDBOX_TOKEN"}},
+			&cli.StringFlag{Name: "node-name", Usage: "this node's name (default: the host name)"},
+			&cli.StringSliceFlag{Name: "node-label", Usage: "a label for this node, KEY=VALUE (repeatable)"},
+			&cli.StringFlag{Name: "zone", Usage: "this node's availability zone (label topology.kubernetes.io/zone)"},
+			&cli.StringFlag{Name: "scheduler", Value: "spread", Usage: "placement strategy: spread, binpack or random"},
+			&cli.DurationFlag{Name: "node-monitor-grace-period", Value: 40 * time.Second, Usage: "how long a node may miss heartbeats before it is NotReady"},
+			&cli.DurationFlag{Name: "heartbeat-interval", Value: 10 * time.Second, Usage: "how often the node agent heartbeats"},
+			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
+		},
+		Action: runServer,
+	}
+}
+
+func runServer(c *cli.Context) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if c.Bool("cleanup") {
+		return server.Cleanup(c.String("data-dir"), log)
+	}
+	labels, err := parseLabels(c.StringSlice("node-label"))
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Role:                   c.String("role"),
+		DataDir:                c.String("data-dir"),
+		Listen:                 c.String("listen"),
+		JoinURL:                c.String("join"),
+		Token:                  c.String("token"),
+		NodeName:               c.String("node-name"),
+		NodeLabels:             labels,
+		Zone:                   c.String("zone"),
+		SchedulerStrategy:      c.String("scheduler"),
+		NodeMonitorGracePeriod: c.Duration("node-monitor-grace-period"),
+		HeartbeatInterval:      c.Duration("heartbeat-interval"),
+		Version:                VersionInfo(),
+		Logger:                 log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting cloudbox", zap.String("role", c.String("role")), zap.String("version", Version),
+		zap.String("data_dir", c.String("data-dir")))
+	return srv.Run(ctx)
+}
+
+// parseLabels reads KEY=VALUE pairs.
+func parseLabels(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--node-label %q: want KEY=VALUE", p)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

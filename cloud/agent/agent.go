@@ -1,0 +1,193 @@
+// Package agent is the node agent (kubelet and nova-compute in one): it registers its
+// Node, heartbeats, and, in later issues, drives the pods and VMs bound to it.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+// Config configures an agent.
+type Config struct {
+	// Client talks to the API. Required.
+	Client *client.Client
+	// NodeName is the Node's name. If empty, the host name.
+	NodeName string
+	// Labels are added to the Node's labels (from --node-label).
+	Labels map[string]string
+	// Zone becomes the topology.kubernetes.io/zone label if not empty.
+	Zone string
+	// HeartbeatInterval is how often the Node's Ready condition is renewed. If zero,
+	// 10 s.
+	HeartbeatInterval time.Duration
+	// Resources overrides what is read from the host (for tests). May be nil.
+	Resources *HostResources
+	// ControlPlane marks the node as also running the control plane.
+	ControlPlane bool
+	// Version is reported in the node's info.
+	Version string
+	Logger  *zap.Logger
+}
+
+// Agent runs on every node.
+type Agent struct {
+	cfg Config
+	log *zap.Logger
+	// registered is closed once the Node exists.
+	registered chan struct{}
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("agent: a client is required")
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Resources == nil {
+		r, err := ReadHostResources()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Resources = r
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = cfg.Resources.Hostname
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{})}, nil
+}
+
+// NodeName is the name this agent registers as.
+func (a *Agent) NodeName() string { return a.cfg.NodeName }
+
+// Registered is closed once the Node object exists.
+func (a *Agent) Registered() <-chan struct{} { return a.registered }
+
+// Run registers the node and heartbeats until ctx is cancelled. Registration is
+// retried with back-off while the API is unreachable (a worker may start before its
+// master).
+func (a *Agent) Run(ctx context.Context) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := a.register(ctx)
+		if err == nil {
+			break
+		}
+		a.log.Warn("registering node failed; retrying", zap.Error(err), zap.Duration("in", backoff))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	close(a.registered)
+	a.log.Info("node registered")
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := a.heartbeat(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("heartbeat failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+var nodeKind, _ = api.LookupKind("nodes")
+
+// desiredNode is the Node as this agent describes it.
+func (a *Agent) desiredNode(existing *api.Node) *api.Node {
+	n := existing
+	if n == nil {
+		n = nodeKind.NewObject().(*api.Node)
+		n.Name = a.cfg.NodeName
+	}
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	r := a.cfg.Resources
+	n.Labels[api.LabelHostname] = a.cfg.NodeName
+	n.Labels[api.LabelOS] = "linux"
+	n.Labels[api.LabelArch] = r.Arch
+	if a.cfg.Zone != "" {
+		n.Labels[api.LabelZone] = a.cfg.Zone
+	}
+	if a.cfg.ControlPlane {
+		n.Labels[api.LabelRole] = "true"
+	}
+	for k, v := range a.cfg.Labels {
+		n.Labels[k] = v
+	}
+	return n
+}
+
+func (a *Agent) status(prev *api.NodeStatus) api.NodeStatus {
+	r := a.cfg.Resources
+	now := api.Now()
+	ready := api.NodeCondition{Type: api.NodeReady, Status: api.ConditionTrue, Reason: "AgentReady",
+		Message: "cloudbox agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}
+	if prev != nil {
+		if c := prev.Condition(api.NodeReady); c != nil && c.Status == api.ConditionTrue && c.LastTransitionTime != nil {
+			ready.LastTransitionTime = c.LastTransitionTime
+		}
+	}
+	return api.NodeStatus{
+		Capacity:    r.List(),
+		Allocatable: r.List(),
+		Conditions:  []api.NodeCondition{ready},
+		Addresses:   r.Addresses,
+		NodeInfo: api.NodeSystemInfo{
+			KernelVersion: r.Kernel, OSImage: r.OSImage, Architecture: r.Arch, OperatingSystem: "linux",
+			AgentVersion: a.cfg.Version, ContainerRuntime: "cloudbox://" + a.cfg.Version,
+		},
+	}
+}
+
+// register creates the Node, or updates its labels if it exists (a restarted agent
+// keeps its node), then posts a first status.
+func (a *Agent) register(ctx context.Context) error {
+	c := a.cfg.Client
+	o, err := c.Get(ctx, nodeKind, "", a.cfg.NodeName)
+	switch {
+	case client.IsNotFound(err):
+		if _, err := c.Create(ctx, a.desiredNode(nil)); err != nil && !client.IsAlreadyExists(err) {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if _, err := c.Update(ctx, a.desiredNode(o.(*api.Node))); err != nil {
+			return err
+		}
+	}
+	return a.heartbeat(ctx)
+}
+
+// heartbeat renews the Ready condition through the status subresource.
+func (a *Agent) heartbeat(ctx context.Context) error {
+	o, err := a.cfg.Client.Get(ctx, nodeKind, "", a.cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	n := o.(*api.Node)
+	n.Status = a.status(&n.Status)
+	// The agent owns its node's status: write it unconditionally rather than lose a
+	// heartbeat to a conflict with the lifecycle controller.
+	n.ResourceVersion = ""
+	_, err = a.cfg.Client.UpdateStatus(ctx, n)
+	return err
+}

@@ -1,0 +1,388 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/store"
+)
+
+// readBody reads a request body up to the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, newStatus(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+	}
+	if err != nil {
+		return nil, badRequest("reading body: " + err.Error())
+	}
+	if len(body) == 0 {
+		return nil, badRequest("request body is empty")
+	}
+	return body, nil
+}
+
+// decodeBody decodes a JSON or YAML object of the route's kind, and checks that its
+// namespace and name agree with the path (filling them from the path when absent).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, rt *route) (api.Object, error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := api.DecodeObject(rt.kind, body)
+	if err != nil {
+		if errors.Is(err, api.ErrInvalid) {
+			return nil, err
+		}
+		return nil, badRequest(err.Error())
+	}
+	meta := obj.GetObjectMeta()
+	if rt.kind.Namespaced {
+		if meta.Namespace == "" {
+			meta.Namespace = rt.namespace
+		} else if meta.Namespace != rt.namespace {
+			return nil, badRequest(fmt.Sprintf("metadata.namespace %q does not match the namespace in the path (%q)", meta.Namespace, rt.namespace))
+		}
+	} else if meta.Namespace != "" {
+		return nil, &api.FieldError{Field: "metadata.namespace", Reason: rt.kind.Resource + " are not namespaced: leave it empty"}
+	}
+	if rt.name != "" {
+		if meta.Name == "" {
+			meta.Name = rt.name
+		} else if meta.Name != rt.name {
+			return nil, badRequest(fmt.Sprintf("metadata.name %q does not match the name in the path (%q)", meta.Name, rt.name))
+		}
+	}
+	return obj, nil
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *route) error {
+	obj, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, obj)
+	return nil
+}
+
+// list answers a collection GET as a Kubernetes List.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *route) error {
+	q := r.URL.Query()
+	pred, err := selectorPredicate(q.Get("labelSelector"), q.Get("fieldSelector"))
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		if _, err := fmt.Sscanf(l, "%d", &limit); err != nil || limit < 0 {
+			return badRequest("limit must be a non-negative integer")
+		}
+	}
+	res, err := s.cfg.Store.List(r.Context(), rt.kind, store.ListOptions{
+		Namespace: rt.namespace, Predicate: pred, Limit: limit, Continue: q.Get("continue"),
+	})
+	if err != nil {
+		return err
+	}
+	items := res.Items
+	if items == nil {
+		items = []api.Object{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		api.TypeMeta `json:",inline"`
+		Metadata     api.ListMeta `json:"metadata"`
+		Items        []api.Object `json:"items"`
+	}{
+		TypeMeta: api.TypeMeta{APIVersion: rt.kind.APIVersion(), Kind: rt.kind.Kind + "List"},
+		Metadata: api.ListMeta{ResourceVersion: fmt.Sprint(res.Revision), Continue: res.Continue},
+		Items:    items,
+	})
+	return nil
+}
+
+// selectorPredicate builds a store predicate from label and field selectors.
+func selectorPredicate(labelSel, fieldSel string) (func(api.Object) bool, error) {
+	if labelSel == "" && fieldSel == "" {
+		return nil, nil
+	}
+	ls, err := api.ParseSelector(labelSel)
+	if err != nil {
+		return nil, badRequest("labelSelector: " + err.Error())
+	}
+	fs, err := api.ParseFieldSelector(fieldSel)
+	if err != nil {
+		return nil, badRequest("fieldSelector: " + err.Error())
+	}
+	return func(o api.Object) bool {
+		return ls.Matches(o.GetObjectMeta().Labels) && fs.Matches(api.FieldsOf(o))
+	}, nil
+}
+
+// admit defaults and validates an object before it is stored.
+func admit(obj api.Object) error {
+	api.Default(obj)
+	return api.Validate(obj)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *route) error {
+	obj, err := s.decodeBody(w, r, rt)
+	if err != nil {
+		return err
+	}
+	meta := obj.GetObjectMeta()
+	// Fields the server owns are cleared, so a manifest exported with -o yaml can be
+	// applied to another cluster.
+	meta.UID, meta.ResourceVersion, meta.CreationTimestamp, meta.DeletionTimestamp = "", "", nil, nil
+	meta.Generation = 0
+	if err := admit(obj); err != nil {
+		return err
+	}
+	if err := s.checkNamespace(r, rt); err != nil {
+		return err
+	}
+	if p, ok := obj.(*api.Pod); ok {
+		p.Status = api.PodStatus{Phase: api.PodPending}
+	}
+	created, err := s.cfg.Store.Create(r.Context(), rt.kind, obj)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, created)
+	return nil
+}
+
+// checkNamespace refuses to create into a namespace that does not exist or is being
+// deleted.
+func (s *Server) checkNamespace(r *http.Request, rt *route) error {
+	if !rt.kind.Namespaced {
+		return nil
+	}
+	nsKind, _ := api.LookupKind("namespaces")
+	o, err := s.cfg.Store.Get(r.Context(), nsKind, "", rt.namespace)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("namespace %q not found", rt.namespace))
+	}
+	if err != nil {
+		return err
+	}
+	if ns := o.(*api.Namespace); ns.DeletionTimestamp != nil || ns.Status.Phase == api.NamespaceTerminating {
+		return newStatus(http.StatusForbidden, "Forbidden", fmt.Sprintf("namespace %q is being deleted", rt.namespace))
+	}
+	return nil
+}
+
+// update replaces the object (PUT). On the main resource the status is kept from the
+// stored object; on /status only the status is taken from the body.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, rt *route) error {
+	if rt.name == "" {
+		return methodNotAllowed("PUT needs an object name in the path")
+	}
+	obj, err := s.decodeBody(w, r, rt)
+	if err != nil {
+		return err
+	}
+	rv := obj.GetObjectMeta().ResourceVersion
+	updated, err := s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
+		if rv != "" && rv != cur.GetObjectMeta().ResourceVersion {
+			return nil, fmt.Errorf("%s %q: %w", rt.kind.Resource, rt.name, store.ErrConflict)
+		}
+		return merged(rt, cur, api.DeepCopy(obj))
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, updated)
+	return nil
+}
+
+// merged combines the stored object cur with the incoming next as the subresource
+// says, validates the result and bumps the generation when the spec changed.
+func merged(rt *route, cur, next api.Object) (api.Object, error) {
+	if rt.sub == "status" {
+		out := api.DeepCopy(cur)
+		setField(out, "Status", getField(next, "Status"))
+		return out, nil
+	}
+	setField(next, "Status", getField(cur, "Status"))
+	nm, cm := next.GetObjectMeta(), cur.GetObjectMeta()
+	nm.UID, nm.CreationTimestamp, nm.DeletionTimestamp = cm.UID, cm.CreationTimestamp, cm.DeletionTimestamp
+	nm.ResourceVersion = cm.ResourceVersion
+	nm.Generation = cm.Generation
+	if err := admit(next); err != nil {
+		return nil, err
+	}
+	if err := api.ValidateUpdate(cur, next); err != nil {
+		return nil, err
+	}
+	if !reflect.DeepEqual(getField(cur, "Spec"), getField(next, "Spec")) {
+		nm.Generation++
+	}
+	return next, nil
+}
+
+// getField and setField reach the Spec and Status fields every kind has, so the
+// status subresource needs no per-kind code.
+func getField(obj api.Object, name string) any {
+	f := reflect.ValueOf(obj).Elem().FieldByName(name)
+	if !f.IsValid() {
+		return nil
+	}
+	return f.Interface()
+}
+
+func setField(obj api.Object, name string, v any) {
+	f := reflect.ValueOf(obj).Elem().FieldByName(name)
+	if f.IsValid() && v != nil {
+		f.Set(reflect.ValueOf(v))
+	}
+}
+
+// patch applies a JSON merge patch (RFC 7386). Strategic merge patches are treated as
+// merge patches, which is right for every field whose lists are replaced whole.
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *route) error {
+	if rt.name == "" {
+		return methodNotAllowed("PATCH needs an object name in the path")
+	}
+	ct := r.Header.Get("Content-Type")
+	switch ct {
+	case "application/merge-patch+json", "application/strategic-merge-patch+json", "application/json", "":
+	default:
+		return newStatus(http.StatusUnsupportedMediaType, "UnsupportedMediaType",
+			"patch content type "+ct+" is not supported: use application/merge-patch+json")
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var patchDoc any
+	if err := json.Unmarshal(body, &patchDoc); err != nil {
+		return badRequest("patch is not JSON: " + err.Error())
+	}
+	updated, err := s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return nil, err
+		}
+		var doc any
+		if err := json.Unmarshal(curJSON, &doc); err != nil {
+			return nil, err
+		}
+		out, err := json.Marshal(mergePatch(doc, patchDoc))
+		if err != nil {
+			return nil, err
+		}
+		next, err := api.DecodeObject(rt.kind, out)
+		if err != nil {
+			return nil, badRequest("patched object does not decode: " + err.Error())
+		}
+		nm := next.GetObjectMeta()
+		if nm.Name != rt.name || nm.Namespace != rt.namespace {
+			return nil, badRequest("a patch may not change metadata.name or metadata.namespace")
+		}
+		if prv := nm.ResourceVersion; prv != "" && prv != cur.GetObjectMeta().ResourceVersion {
+			return nil, fmt.Errorf("%s %q: %w", rt.kind.Resource, rt.name, store.ErrConflict)
+		}
+		return merged(rt, cur, next)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, updated)
+	return nil
+}
+
+// mergePatch applies an RFC 7386 merge patch to doc.
+func mergePatch(doc, patch any) any {
+	pm, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	dm, ok := doc.(map[string]any)
+	if !ok {
+		dm = map[string]any{}
+	}
+	for k, v := range pm {
+		if v == nil {
+			delete(dm, k)
+			continue
+		}
+		dm[k] = mergePatch(dm[k], v)
+	}
+	return dm
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *route) error {
+	if rt.name == "" {
+		return methodNotAllowed("DELETE needs an object name in the path (collection delete is not supported)")
+	}
+	if rt.sub != "" {
+		return methodNotAllowed("DELETE is not allowed on a subresource")
+	}
+	if rt.kind.Resource == "namespaces" && protectedNamespaces[rt.name] {
+		return newStatus(http.StatusForbidden, "Forbidden", fmt.Sprintf("namespace %q may not be deleted", rt.name))
+	}
+	precondition := ""
+	if body, _ := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes)); len(body) > 0 {
+		var opts struct {
+			Preconditions struct {
+				ResourceVersion string `json:"resourceVersion"`
+			} `json:"preconditions"`
+		}
+		if err := json.Unmarshal(body, &opts); err != nil {
+			return badRequest("delete options are not JSON: " + err.Error())
+		}
+		precondition = opts.Preconditions.ResourceVersion
+	}
+	obj, err := s.cfg.Store.Delete(r.Context(), rt.kind, rt.namespace, rt.name, precondition)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, obj)
+	return nil
+}
+
+// protectedNamespaces may not be deleted: the system needs them.
+var protectedNamespaces = map[string]bool{"default": true, "kube-system": true}
+
+// bind sets a pod's node, once: the scheduler's write.
+func (s *Server) bind(w http.ResponseWriter, r *http.Request, rt *route) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var b struct {
+		Target struct {
+			Name string `json:"name"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return badRequest("binding is not JSON: " + err.Error())
+	}
+	if b.Target.Name == "" {
+		return &api.FieldError{Field: "target.name", Reason: "required"}
+	}
+	_, err = s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
+		pod := cur.(*api.Pod)
+		if pod.Spec.NodeName != "" {
+			return nil, fmt.Errorf("pod %s/%s is already bound to %s: %w", rt.namespace, rt.name, pod.Spec.NodeName, store.ErrConflict)
+		}
+		if pod.DeletionTimestamp != nil {
+			return nil, fmt.Errorf("pod %s/%s is being deleted: %w", rt.namespace, rt.name, store.ErrConflict)
+		}
+		pod.Spec.NodeName = b.Target.Name
+		pod.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionTrue})
+		return pod, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, &api.Status{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Status"}, Status: "Success", Code: http.StatusCreated})
+	return nil
+}

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/cloud/scheduler"
+)
+
+// schedulerLoop feeds the scheduler from informers: its View reads their caches, its
+// Binder writes through the API, and pending pods arrive from the pod informer.
+type schedulerLoop struct {
+	sched   *scheduler.Scheduler
+	pending chan *api.Pod
+}
+
+func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy string, log *zap.Logger) (*schedulerLoop, error) {
+	strat, err := scheduler.ParseStrategy(strategy)
+	if err != nil {
+		return nil, err
+	}
+	l := &schedulerLoop{pending: make(chan *api.Pod, 1024)}
+	l.sched = scheduler.New(scheduler.Config{View: informerView{nodes, pods}, Binder: apiBinder{cl}, Strategy: strat, Logger: log})
+	enqueue := func(o api.Object) {
+		p := o.(*api.Pod)
+		if p.Spec.NodeName == "" && !p.IsTerminal() && p.DeletionTimestamp == nil {
+			l.pending <- p
+		}
+	}
+	pods.AddHandler(client.Handler{
+		OnAdd:    enqueue,
+		OnUpdate: func(_, o api.Object) { enqueue(o) },
+	})
+	nodesChanged := func(api.Object) { l.sched.NodesChanged() }
+	nodes.AddHandler(client.Handler{
+		OnAdd:    nodesChanged,
+		OnUpdate: func(_, o api.Object) { l.sched.NodesChanged() },
+		OnDelete: nodesChanged,
+	})
+	return l, nil
+}
+
+func (l *schedulerLoop) Run(ctx context.Context) { l.sched.Run(ctx, l.pending) }
+
+// informerView is the scheduler's read-only view over the informers' caches.
+type informerView struct{ nodes, pods *client.Informer }
+
+func (v informerView) Nodes() []*api.Node {
+	objs := v.nodes.List()
+	out := make([]*api.Node, len(objs))
+	for i, o := range objs {
+		out[i] = o.(*api.Node)
+	}
+	return out
+}
+
+func (v informerView) PodsOnNode(name string) []*api.Pod {
+	var out []*api.Pod
+	for _, o := range v.pods.List() {
+		if p := o.(*api.Pod); p.Spec.NodeName == name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// apiBinder writes the scheduler's decisions through the API.
+type apiBinder struct{ cl *client.Client }
+
+func (b apiBinder) Bind(ctx context.Context, pod *api.Pod, node string) error {
+	return b.cl.Bind(ctx, pod.Namespace, pod.Name, node)
+}
+
+func (b apiBinder) Unschedulable(ctx context.Context, pod *api.Pod, message string) error {
+	next := api.DeepCopy(pod).(*api.Pod)
+	changed := next.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionFalse,
+		Reason: api.ReasonUnschedulable, Message: message})
+	if !changed {
+		return nil
+	}
+	_, err := b.cl.UpdateStatus(ctx, next)
+	if client.IsConflict(err) || client.IsNotFound(err) {
+		return nil // a newer version of the pod is on its way to the queue
+	}
+	return err
+}

@@ -1,0 +1,331 @@
+// Package server starts the pieces a role needs (store, API server, scheduler,
+// controllers, agent) and stops them in order. The CLI's `server` command only fills
+// its Config.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/apiserver"
+	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/cloud/controller"
+	"github.com/cloudbox/cloudbox/cloud/scheduler"
+	"github.com/cloudbox/cloudbox/store"
+)
+
+// Roles a server can take.
+const (
+	RoleAllInOne = "all-in-one"
+	RoleMaster   = "master"
+	RoleWorker   = "worker"
+)
+
+// Config configures a server. Flags fill it in the cli package; nothing else reads
+// flags.
+type Config struct {
+	// Role is all-in-one (default), master or worker.
+	Role string
+	// DataDir holds the store, certificates, tokens and admin.config. If empty,
+	// /var/lib/cloudbox.
+	DataDir string
+	// Listen is the API's address. If empty, 0.0.0.0:6443. Port 0 picks a free port.
+	Listen string
+	// JoinURL and Token join a worker to its master.
+	JoinURL string
+	Token   string
+	// NodeName names this node's Node; if empty, the host name.
+	NodeName string
+	// NodeLabels are extra labels on this node.
+	NodeLabels map[string]string
+	// Zone is this node's availability zone label.
+	Zone string
+	// SchedulerStrategy is spread (default), binpack or random.
+	SchedulerStrategy string
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats before it is
+	// marked NotReady. If zero, 40 s.
+	NodeMonitorGracePeriod time.Duration
+	// HeartbeatInterval is how often agents heartbeat. If zero, 10 s.
+	HeartbeatInterval time.Duration
+	// Version is reported by /version and on the node.
+	Version map[string]string
+	// Logger may be nil.
+	Logger *zap.Logger
+	// NodeResources overrides what the agent reads from the host (tests).
+	NodeResources *agent.HostResources
+}
+
+// Server is a running cloudbox server.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	ready chan struct{}
+	// URL is the API's loopback URL, set once the listener is open.
+	url string
+}
+
+// New checks cfg and returns a server; Run starts it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Role == "" {
+		cfg.Role = RoleAllInOne
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "/var/lib/cloudbox"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "0.0.0.0:6443"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	switch cfg.Role {
+	case RoleAllInOne, RoleMaster:
+		if cfg.JoinURL != "" {
+			return nil, fmt.Errorf("--join is for --role worker; a %s server is its own master", cfg.Role)
+		}
+	case RoleWorker:
+		var missing []string
+		if cfg.JoinURL == "" {
+			missing = append(missing, "--join URL (the master's API, e.g. https://10.0.0.1:6443)")
+		}
+		if cfg.Token == "" {
+			missing = append(missing, "--token TOKEN (from the master's DATA_DIR/join-token)")
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("--role worker needs %s", joinAnd(missing))
+		}
+		if _, _, err := apiserver.ParseJoinToken(cfg.Token); err != nil {
+			return nil, fmt.Errorf("--token: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("--role %q: must be all-in-one, master or worker", cfg.Role)
+	}
+	if _, err := scheduler.ParseStrategy(cfg.SchedulerStrategy); err != nil && cfg.SchedulerStrategy != "" {
+		return nil, fmt.Errorf("--scheduler: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}, nil
+}
+
+func joinAnd(items []string) string {
+	if len(items) == 1 {
+		return items[0]
+	}
+	return items[0] + " and " + joinAnd(items[1:])
+}
+
+// Ready is closed once the server serves and every component has started.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// URL is the API's loopback URL (valid once Ready is closed).
+func (s *Server) URL() string { return s.url }
+
+// Run runs the role until ctx is cancelled, then stops every piece in order.
+func (s *Server) Run(ctx context.Context) error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if s.cfg.Role == RoleWorker {
+		return s.runWorker(ctx)
+	}
+	return s.runMaster(ctx)
+}
+
+// pidFile lets `server --cleanup` find and stop a running server.
+func (s *Server) pidFile() string { return filepath.Join(s.cfg.DataDir, "server.pid") }
+
+func (s *Server) runMaster(ctx context.Context) error {
+	dir := s.cfg.DataDir
+	st, err := store.Open(filepath.Join(dir, "state.db"), store.Options{Logger: s.log.Named("store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := ensureNamespaces(ctx, st); err != nil {
+		return err
+	}
+	hosts, ips := apiserver.LocalNames()
+	certs, err := apiserver.EnsureCerts(dir, hosts, ips)
+	if err != nil {
+		return err
+	}
+	tokens, err := apiserver.EnsureTokens(dir)
+	if err != nil {
+		return err
+	}
+	api := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version, Logger: s.log.Named("apiserver")})
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running? use --listen)", s.cfg.Listen, err)
+	}
+	cert, err := tls.X509KeyPair(certs.ServerCert, certs.ServerKey)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           api,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.ServeTLS(ln, "", "") }()
+	defer func() {
+		api.Shutdown()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+	}()
+
+	port := ln.Addr().(*net.TCPAddr).Port
+	s.url = "https://127.0.0.1:" + strconv.Itoa(port)
+	adminCfg := client.Config{Server: s.url, CACert: certs.CACert, Token: tokens.Admin}
+	if err := client.WriteConfigFile(filepath.Join(dir, "admin.config"), adminCfg); err != nil {
+		return fmt.Errorf("write admin.config: %w", err)
+	}
+	joinToken := apiserver.JoinToken(certs.CACert, tokens.NodeSecret)
+	if err := os.WriteFile(filepath.Join(dir, "join-token"), []byte(joinToken+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.pidFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(s.pidFile())
+
+	cl, err := client.New(adminCfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	go1 := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+
+	cp, err := s.startControlPlane(ctx, cl, go1)
+	if err != nil {
+		return err
+	}
+	var ag *agent.Agent
+	if s.cfg.Role == RoleAllInOne {
+		// The all-in-one role is a master plus a worker that joins over loopback with
+		// the join token, so the join path is exercised on every laptop (k3s does the
+		// same).
+		ag, err = s.joinAgent(ctx, s.url, joinToken, true)
+		if err != nil {
+			return err
+		}
+		go1(func() { _ = ag.Run(ctx) })
+	}
+	go1(func() {
+		for _, inf := range cp {
+			select {
+			case <-inf.Synced():
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ag != nil {
+			select {
+			case <-ag.Registered():
+			case <-ctx.Done():
+				return
+			}
+		}
+		api.SetReady(true)
+		s.log.Info("cloudbox is ready", zap.String("role", s.cfg.Role), zap.String("url", s.url),
+			zap.String("admin_config", filepath.Join(dir, "admin.config")))
+		close(s.ready)
+	})
+
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		return nil
+	case err := <-serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("API server: %w", err)
+	}
+}
+
+// startControlPlane starts the informers, the scheduler and the controllers, and
+// returns the informers whose first sync readiness waits for.
+func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn func(func())) ([]*client.Informer, error) {
+	nodeKind, _ := api.LookupKind("nodes")
+	podKind, _ := api.LookupKind("pods")
+	nodes := client.NewInformer(cl, nodeKind, "", client.ListOptions{}, s.log.Named("informer"))
+	pods := client.NewInformer(cl, podKind, "", client.ListOptions{}, s.log.Named("informer"))
+	sched, err := newSchedulerLoop(cl, nodes, pods, s.cfg.SchedulerStrategy, s.log.Named("scheduler"))
+	if err != nil {
+		return nil, err
+	}
+	lifecycle := &controller.NodeLifecycle{Client: cl, Nodes: nodes, GracePeriod: s.cfg.NodeMonitorGracePeriod, Logger: s.log}
+	goFn(func() { nodes.Run(ctx) })
+	goFn(func() { pods.Run(ctx) })
+	goFn(func() { sched.Run(ctx) })
+	goFn(func() { lifecycle.Run(ctx) })
+	return []*client.Informer{nodes, pods}, nil
+}
+
+func (s *Server) runWorker(ctx context.Context) error {
+	ag, err := s.joinAgent(ctx, s.cfg.JoinURL, s.cfg.Token, false)
+	if err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-ag.Registered():
+			s.log.Info("worker joined", zap.String("master", s.cfg.JoinURL), zap.String("node", ag.NodeName()))
+			close(s.ready)
+		case <-ctx.Done():
+		}
+	}()
+	return ag.Run(ctx)
+}
+
+// joinAgent makes an agent that talks to the master at url with a join token.
+func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane bool) (*agent.Agent, error) {
+	cfg, err := Join(ctx, url, token)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return agent.New(agent.Config{
+		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
+		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
+		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
+	})
+}
+
+// ensureNamespaces creates the namespaces that exist from the first start.
+func ensureNamespaces(ctx context.Context, st store.Store) error {
+	nsKind, _ := api.LookupKind("namespaces")
+	for _, name := range []string{"default", "kube-system"} {
+		ns := nsKind.NewObject().(*api.Namespace)
+		ns.Name = name
+		ns.Status.Phase = api.NamespaceActive
+		if _, err := st.Create(ctx, nsKind, ns); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
