@@ -1,6 +1,3 @@
-// Package store keeps cloudbox's objects. The interface is narrow (Get, List, Create,
-// Update, Delete, Watch) so that a second backend on a distributed engine can follow;
-// everything bbolt-specific stays in this package.
 package store
 
 import (

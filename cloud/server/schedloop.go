@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -23,7 +24,8 @@ func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy 
 		return nil, err
 	}
 	l := &schedulerLoop{pending: make(chan *api.Pod, 1024)}
-	l.sched = scheduler.New(scheduler.Config{View: informerView{nodes, pods}, Binder: apiBinder{cl}, Strategy: strat, Logger: log})
+	view := &informerView{nodes: nodes, podsByNode: map[string]map[string]*api.Pod{}}
+	l.sched = scheduler.New(scheduler.Config{View: view, Binder: apiBinder{cl}, Strategy: strat, Logger: log})
 	enqueue := func(o api.Object) {
 		p := o.(*api.Pod)
 		if p.Spec.NodeName == "" && !p.IsTerminal() && p.DeletionTimestamp == nil {
@@ -31,8 +33,15 @@ func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy 
 		}
 	}
 	pods.AddHandler(client.Handler{
-		OnAdd:    enqueue,
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
+		OnAdd: func(o api.Object) { view.setPod(nil, o.(*api.Pod)); enqueue(o) },
+		OnUpdate: func(old, o api.Object) {
+			view.setPod(old.(*api.Pod), o.(*api.Pod))
+			enqueue(o)
+		},
+		OnDelete: func(o api.Object) {
+			view.setPod(o.(*api.Pod), nil)
+			l.sched.PodDeleted(o.(*api.Pod))
+		},
 	})
 	nodesChanged := func(api.Object) { l.sched.NodesChanged() }
 	nodes.AddHandler(client.Handler{
@@ -45,10 +54,34 @@ func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy 
 
 func (l *schedulerLoop) Run(ctx context.Context) { l.sched.Run(ctx, l.pending) }
 
-// informerView is the scheduler's read-only view over the informers' caches.
-type informerView struct{ nodes, pods *client.Informer }
+// informerView is the scheduler's read-only view: nodes from their informer, and
+// pods indexed by node from the pod informer's events, so a decision reads only the
+// pods of the nodes it considers.
+type informerView struct {
+	nodes      *client.Informer
+	mu         sync.RWMutex
+	podsByNode map[string]map[string]*api.Pod
+}
 
-func (v informerView) Nodes() []*api.Node {
+// setPod moves a pod in the index from its old node to its new one; either may be
+// nil.
+func (v *informerView) setPod(old, cur *api.Pod) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if old != nil && old.Spec.NodeName != "" {
+		delete(v.podsByNode[old.Spec.NodeName], old.Key())
+	}
+	if cur != nil && cur.Spec.NodeName != "" {
+		m := v.podsByNode[cur.Spec.NodeName]
+		if m == nil {
+			m = map[string]*api.Pod{}
+			v.podsByNode[cur.Spec.NodeName] = m
+		}
+		m[cur.Key()] = cur
+	}
+}
+
+func (v *informerView) Nodes() []*api.Node {
 	objs := v.nodes.List()
 	out := make([]*api.Node, len(objs))
 	for i, o := range objs {
@@ -57,12 +90,12 @@ func (v informerView) Nodes() []*api.Node {
 	return out
 }
 
-func (v informerView) PodsOnNode(name string) []*api.Pod {
-	var out []*api.Pod
-	for _, o := range v.pods.List() {
-		if p := o.(*api.Pod); p.Spec.NodeName == name {
-			out = append(out, p)
-		}
+func (v *informerView) PodsOnNode(name string) []*api.Pod {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]*api.Pod, 0, len(v.podsByNode[name]))
+	for _, p := range v.podsByNode[name] {
+		out = append(out, p)
 	}
 	return out
 }
