@@ -45,6 +45,13 @@ type Taint struct {
 	Effect string `json:"effect"`
 }
 
+// Taint effects.
+const (
+	TaintNoSchedule       = "NoSchedule"
+	TaintPreferNoSchedule = "PreferNoSchedule"
+	TaintNoExecute        = "NoExecute"
+)
+
 // NodeStatus is what the agent reports: capacity, conditions and addresses.
 type NodeStatus struct {
 	Capacity    ResourceList    `json:"capacity,omitempty"`

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -18,6 +19,24 @@ type KindInfo struct {
 	Namespaced bool
 	// New returns a pointer to an empty object of this kind.
 	New func() Object
+	// SubdomainNames says object names are DNS-1123 subdomains (up to 253 characters,
+	// dots allowed), as node names are; when false they are DNS-1123 labels.
+	SubdomainNames bool
+
+	// The hooks below are optional; a nil hook means the kind has nothing of that sort.
+	// Each is called with an object of this kind only.
+
+	// Default fills the kind's defaults in place; see Default.
+	Default func(Object)
+	// Validate checks what is particular to the kind; metadata is checked by Validate.
+	Validate func(Object) FieldErrors
+	// ValidateUpdate checks what may not change from old to new, beyond the metadata
+	// rules ValidateUpdate applies to every kind.
+	ValidateUpdate func(old, new Object) FieldErrors
+	// Fields returns the kind's selectable fields beyond metadata.name and
+	// metadata.namespace (field selectors). It must return every key it knows even
+	// when the value is empty: the keys of Fields(New()) are the supported fields.
+	Fields func(Object) map[string]string
 }
 
 // APIVersion is "v1" for the core group and "group/version" otherwise.
@@ -32,6 +51,7 @@ func (k *KindInfo) APIVersion() string {
 var (
 	kinds       []*KindInfo
 	kindsByName = map[string]*KindInfo{}
+	kindsByType = map[reflect.Type]*KindInfo{}
 )
 
 // groupAliases maps retired group versions to the one cloudbox serves, so that older
@@ -47,11 +67,17 @@ var groupAliases = map[string]string{
 func Register(k *KindInfo) {
 	for _, name := range append([]string{k.Kind, k.Resource, k.Singular}, k.ShortNames...) {
 		key := strings.ToLower(name)
-		if _, dup := kindsByName[key]; dup {
+		// A kind's own names may coincide ("Pod" and "pod"); another kind's may not.
+		if other, dup := kindsByName[key]; dup && other != k {
 			panic("api: kind name registered twice: " + name)
 		}
 		kindsByName[key] = k
 	}
+	t := reflect.TypeOf(k.New())
+	if _, dup := kindsByType[t]; dup {
+		panic("api: type registered twice: " + t.String())
+	}
+	kindsByType[t] = k
 	kinds = append(kinds, k)
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].Resource < kinds[j].Resource })
 }
@@ -63,6 +89,16 @@ func Kinds() []*KindInfo { return append([]*KindInfo(nil), kinds...) }
 // "pod", "po". The second result is false when nothing matches.
 func LookupKind(name string) (*KindInfo, bool) {
 	k, ok := kindsByName[strings.ToLower(name)]
+	return k, ok
+}
+
+// KindOf returns the registered kind of obj's Go type, whatever its TypeMeta says. The
+// second result is false for nil and for types no kind was registered with.
+func KindOf(obj Object) (*KindInfo, bool) {
+	if obj == nil {
+		return nil, false
+	}
+	k, ok := kindsByType[reflect.TypeOf(obj)]
 	return k, ok
 }
 
@@ -113,7 +149,7 @@ func KindFor(apiVersion, kind string) (*KindInfo, error) {
 	return nil, &FieldError{Field: "kind", Reason: fmt.Sprintf("unknown kind %q in %s (cloudbox serves: %s)", kind, apiVersion, strings.Join(names, ", "))}
 }
 
-// New returns an empty object of the kind with its TypeMeta filled.
+// NewObject returns an empty object of the kind with its TypeMeta filled.
 func (k *KindInfo) NewObject() Object {
 	o := k.New()
 	*o.GetTypeMeta() = TypeMeta{APIVersion: k.APIVersion(), Kind: k.Kind}
@@ -122,9 +158,21 @@ func (k *KindInfo) NewObject() Object {
 
 func init() {
 	Register(&KindInfo{Kind: "Namespace", Version: "v1", Resource: "namespaces", Singular: "namespace", ShortNames: []string{"ns"},
-		New: func() Object { return &Namespace{} }})
+		New:      func() Object { return &Namespace{} },
+		Default:  defaultNamespace,
+		Validate: validateNamespace,
+	})
 	Register(&KindInfo{Kind: "Node", Version: "v1", Resource: "nodes", Singular: "node", ShortNames: []string{"no"},
-		New: func() Object { return &Node{} }})
+		New:            func() Object { return &Node{} },
+		SubdomainNames: true,
+		Validate:       validateNode,
+		Fields:         nodeFields,
+	})
 	Register(&KindInfo{Kind: "Pod", Version: "v1", Resource: "pods", Singular: "pod", ShortNames: []string{"po"}, Namespaced: true,
-		New: func() Object { return &Pod{} }})
+		New:            func() Object { return &Pod{} },
+		Default:        defaultPod,
+		Validate:       validatePod,
+		ValidateUpdate: validatePodUpdate,
+		Fields:         podFields,
+	})
 }

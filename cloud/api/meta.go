@@ -3,7 +3,10 @@
 // manifests. It imports nothing of the project, so every other package can use it.
 package api
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // TypeMeta names an object's kind and API version, as every manifest does.
 type TypeMeta struct {
@@ -76,7 +79,12 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	}
 	p, err := time.Parse(time.RFC3339Nano, s[1:len(s)-1])
 	if err != nil {
-		return err
+		return &FieldError{Field: "", Reason: fmt.Sprintf("time %s is not an RFC 3339 time such as \"2006-01-02T15:04:05Z\"", s)}
+	}
+	// An offset can carry a time past a four-digit year in UTC, which RFC 3339 (and so
+	// MarshalJSON's output) cannot write.
+	if y := p.UTC().Year(); y < 0 || y > 9999 {
+		return &FieldError{Field: "", Reason: fmt.Sprintf("time %s is outside the years 0000-9999 in UTC", s)}
 	}
 	t.Time = p.UTC()
 	return nil

@@ -300,6 +300,29 @@ const (
 	RestartNever     = "Never"
 )
 
+// DNS policies, image pull policies, protocols, termination message policies and
+// toleration operators: the other closed sets of pod fields.
+const (
+	DNSClusterFirst            = "ClusterFirst"
+	DNSClusterFirstWithHostNet = "ClusterFirstWithHostNet"
+	DNSDefault                 = "Default"
+	DNSNone                    = "None"
+
+	PullAlways       = "Always"
+	PullIfNotPresent = "IfNotPresent"
+	PullNever        = "Never"
+
+	ProtocolTCP  = "TCP"
+	ProtocolUDP  = "UDP"
+	ProtocolSCTP = "SCTP"
+
+	TerminationMessageReadFile     = "File"
+	TerminationMessageFallbackLogs = "FallbackToLogsOnError"
+
+	TolerationOpExists = "Exists"
+	TolerationOpEqual  = "Equal"
+)
+
 // Pod condition types.
 const (
 	PodScheduled    = "PodScheduled"

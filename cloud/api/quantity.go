@@ -33,11 +33,18 @@ var quantitySuffixes = map[string]*big.Int{
 	"Ei": new(big.Int).Lsh(big.NewInt(1), 60),
 }
 
+const maxQuantityLen = 64
+
 // ParseQuantity parses "100m", "1.5", "64Mi", "1e3" and the like.
 func ParseQuantity(s string) (Quantity, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
 		return Quantity{}, fmt.Errorf("quantity is empty")
+	}
+	// The longest sensible quantity ("9223372036854775807m", "0.000000001Ei") is far
+	// shorter; a cap keeps big-number parsing of a hostile string cheap.
+	if len(in) > maxQuantityLen {
+		return Quantity{}, fmt.Errorf("quantity %.20q... is longer than %d characters", in, maxQuantityLen)
 	}
 	num, suffix := splitQuantity(in)
 	if num == "" {
@@ -53,7 +60,7 @@ func ParseQuantity(s string) (Quantity, error) {
 	switch {
 	case suffix == "m":
 		// milli: the number is already in thousandths.
-	case strings.HasPrefix(suffix, "e") || strings.HasPrefix(suffix, "E") && len(suffix) > 1:
+	case isExponent(suffix):
 		exp, err := strconv.Atoi(suffix[1:])
 		if err != nil || exp < -3 || exp > 18 {
 			return Quantity{}, fmt.Errorf("quantity %q: bad exponent %q", s, suffix)
@@ -75,6 +82,16 @@ func ParseQuantity(s string) (Quantity, error) {
 		return Quantity{}, fmt.Errorf("quantity %q is too large", s)
 	}
 	return Quantity{s: in, milli: n.Int64()}, nil
+}
+
+// isExponent tells a decimal exponent ("e3", "E-2") from a suffix that starts with E
+// ("E", "Ei": exa and exbi).
+func isExponent(suffix string) bool {
+	if len(suffix) < 2 || suffix[0] != 'e' && suffix[0] != 'E' {
+		return false
+	}
+	_, err := strconv.Atoi(suffix[1:])
+	return err == nil
 }
 
 func pow10(e int) *big.Int {

@@ -215,7 +215,7 @@ func TestMalformedAndOversizedBodies(t *testing.T) {
 
 func TestYAMLBodyIsAccepted(t *testing.T) {
 	ts, _ := newTestServer(t)
-	body := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: y\nspec:\n  containers:\n  - name: c\n    image: busybox\n"
+	body := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: from-yaml\nspec:\n  containers:\n  - name: c\n    image: busybox\n"
 	if a := call(t, ts, testToken, "POST", podsPath, "application/yaml", []byte(body)); a.code != http.StatusCreated {
 		t.Fatalf("YAML create: %d %s", a.code, a.body)
 	}
