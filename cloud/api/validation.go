@@ -138,6 +138,12 @@ func maskTrailingDash(s string) string {
 	return s
 }
 
+// ValidateLabels checks label keys and values, naming field in its errors; the server
+// uses it on --node-label before it registers anything.
+func ValidateLabels(field string, labels map[string]string) error {
+	return validateLabels(field, labels).OrNil()
+}
+
 // validateLabels checks label keys and values; nodeSelector maps follow the same rules.
 func validateLabels(field string, labels map[string]string) FieldErrors {
 	var errs FieldErrors

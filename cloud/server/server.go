@@ -113,6 +113,13 @@ func New(cfg Config) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("--role %q: must be all-in-one, master or worker", cfg.Role)
 	}
+	labels := map[string]string{api.LabelZone: cfg.Zone}
+	for k, v := range cfg.NodeLabels {
+		labels[k] = v
+	}
+	if err := api.ValidateLabels("--node-label", labels); err != nil {
+		return nil, fmt.Errorf("%w (--zone sets %s)", err, api.LabelZone)
+	}
 	if _, err := scheduler.ParseStrategy(cfg.SchedulerStrategy); err != nil && cfg.SchedulerStrategy != "" {
 		return nil, fmt.Errorf("--scheduler: %w", err)
 	}
@@ -165,7 +172,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version, Logger: s.log.Named("apiserver")})
+	apiSrv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version, Logger: s.log.Named("apiserver")})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? use --listen)", s.cfg.Listen, err)
@@ -176,7 +183,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 		return err
 	}
 	httpSrv := &http.Server{
-		Handler:           api,
+		Handler:           apiSrv,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
@@ -184,7 +191,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.ServeTLS(ln, "", "") }()
 	defer func() {
-		api.Shutdown()
+		apiSrv.Shutdown()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = httpSrv.Shutdown(sctx)
@@ -246,7 +253,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 				return
 			}
 		}
-		api.SetReady(true)
+		apiSrv.SetReady(true)
 		s.log.Info("cloudbox is ready", zap.String("role", s.cfg.Role), zap.String("url", s.url),
 			zap.String("admin_config", filepath.Join(dir, "admin.config")))
 		close(s.ready)

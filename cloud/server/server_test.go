@@ -227,6 +227,8 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Role: "boss"}, `--role "boss": must be all-in-one, master or worker`},
 		{Config{Role: RoleMaster, JoinURL: "https://x"}, "--join is for --role worker"},
 		{Config{SchedulerStrategy: "clever"}, "--scheduler"},
+		{Config{NodeLabels: map[string]string{"bad key!": "x"}}, "--node-label"},
+		{Config{Zone: "no spaces allowed"}, "--node-label[topology.kubernetes.io/zone]"},
 	}
 	for _, c := range cases {
 		_, err := New(c.cfg)
