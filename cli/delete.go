@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,6 +24,10 @@ func deleteCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "delete the objects in these manifests"},
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "delete every object the label selector matches"},
 			&cli.BoolFlag{Name: "ignore-not-found", Usage: "do not fail when an object does not exist"},
+			&cli.Int64Flag{Name: "grace-period", Value: -1, Usage: "seconds a pod has to stop (default: its terminationGracePeriodSeconds)"},
+			&cli.BoolFlag{Name: "force", Usage: "remove pods at once, without waiting for their node to stop them (same as --grace-period 0)"},
+			&cli.BoolFlag{Name: "wait", Value: true, Usage: "wait until the objects are gone"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long --wait waits"},
 		),
 		Action: runDelete,
 	}
@@ -85,9 +91,18 @@ func runDelete(c *cli.Context) error {
 	if len(todo) == 0 && c.String("selector") == "" {
 		return fmt.Errorf("nothing to delete: name objects (KIND NAME) or pass -f FILE")
 	}
+	var grace *int64
+	if g := c.Int64("grace-period"); g >= 0 {
+		grace = &g
+	}
+	if c.Bool("force") {
+		zero := int64(0)
+		grace = &zero
+	}
 	failed := 0
+	var terminating []api.Object
 	for _, d := range todo {
-		_, err := cl.Delete(c.Context, d.kind, d.namespace, d.name)
+		last, err := cl.DeleteWithGrace(c.Context, d.kind, d.namespace, d.name, grace)
 		if client.IsNotFound(err) && c.Bool("ignore-not-found") {
 			continue
 		}
@@ -97,9 +112,46 @@ func runDelete(c *cli.Context) error {
 			continue
 		}
 		fmt.Fprintf(c.App.Writer, "%s %q deleted\n", d.kind.Singular, d.name)
+		if last.GetObjectMeta().DeletionTimestamp != nil {
+			terminating = append(terminating, last)
+		}
+	}
+	if c.Bool("wait") {
+		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+		defer cancel()
+		for _, o := range terminating {
+			if err := waitGone(ctx, cl, o); err != nil {
+				return err
+			}
+		}
 	}
 	if failed > 0 {
 		return cli.Exit(fmt.Sprintf("%d of %d deletions failed", failed, len(todo)), 1)
+	}
+	return nil
+}
+
+// waitGone watches an object until it is deleted.
+func waitGone(ctx context.Context, cl *client.Client, o api.Object) error {
+	k, _ := api.KindOf(o)
+	m := o.GetObjectMeta()
+	events, err := cl.Watch(ctx, k, m.Namespace, client.ListOptions{FieldSelector: "metadata.name=" + m.Name})
+	if err != nil {
+		return err
+	}
+	if _, err := cl.Get(ctx, k, m.Namespace, m.Name); client.IsNotFound(err) {
+		return nil
+	}
+	for ev := range events {
+		if ev.Err != nil {
+			return ev.Err
+		}
+		if ev.Type == "DELETED" {
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s %q is still terminating (its node must stop it; --force removes it at once)", k.Singular, m.Name)
 	}
 	return nil
 }

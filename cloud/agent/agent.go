@@ -93,6 +93,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	close(a.registered)
 	a.log.Info("node registered")
+	go a.finishDeletions(ctx)
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {

@@ -276,7 +276,7 @@ func TestDecodeManifestsErrors(t *testing.T) {
 		{
 			name:    "unknown kind lists the served kinds",
 			in:      "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n",
-			want:    `document 2 (Service web): kind: unknown kind "Service" in v1 (cloudbox serves: Namespace, Node, Pod, TestDeployment)`,
+			want:    `document 2 (Service web): kind: unknown kind "Service" in v1 (cloudbox serves: ConfigMap, Namespace, Node, Pod, Secret, TestDeployment)`,
 			invalid: true,
 		},
 		{

@@ -25,6 +25,8 @@ type ObjectMeta struct {
 	Generation        int64             `json:"generation,omitempty"`
 	CreationTimestamp *Time             `json:"creationTimestamp,omitempty"`
 	DeletionTimestamp *Time             `json:"deletionTimestamp,omitempty"`
+	// DeletionGracePeriodSeconds is how long a pod being deleted has to stop.
+	DeletionGracePeriodSeconds *int64 `json:"deletionGracePeriodSeconds,omitempty"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
 	OwnerReferences   []OwnerReference  `json:"ownerReferences,omitempty"`

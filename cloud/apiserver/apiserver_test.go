@@ -504,3 +504,34 @@ func TestParseJoinToken(t *testing.T) {
 		}
 	}
 }
+
+func TestGracefulPodDeletion(t *testing.T) {
+	ts, _ := newTestServer(t)
+	call(t, ts, testToken, "POST", podsPath, "application/json", podJSON("g", nil))
+	call(t, ts, testToken, "POST", podsPath+"/g/binding", "application/json", []byte(`{"target":{"name":"n1"}}`))
+
+	a := call(t, ts, testToken, "DELETE", podsPath+"/g", "", nil)
+	var p api.Pod
+	_ = json.Unmarshal(a.body, &p)
+	if a.code != http.StatusOK || p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+		t.Fatalf("graceful delete of a bound pod: %d %s", a.code, a.body)
+	}
+	if a := call(t, ts, testToken, "GET", podsPath+"/g", "", nil); a.code != http.StatusOK {
+		t.Fatalf("a terminating pod must stay readable until its node stops it: %d", a.code)
+	}
+	// A shorter grace period shortens it; then grace 0 (what the agent sends) removes it.
+	a = call(t, ts, testToken, "DELETE", podsPath+"/g?gracePeriodSeconds=5", "", nil)
+	_ = json.Unmarshal(a.body, &p)
+	if *p.DeletionGracePeriodSeconds != 5 {
+		t.Fatalf("grace not shortened: %s", a.body)
+	}
+	if a := call(t, ts, testToken, "DELETE", podsPath+"/g", "application/json", []byte(`{"gracePeriodSeconds":0}`)); a.code != http.StatusOK {
+		t.Fatalf("delete with grace 0: %d %s", a.code, a.body)
+	}
+	if a := call(t, ts, testToken, "GET", podsPath+"/g", "", nil); a.code != http.StatusNotFound {
+		t.Fatalf("pod still there after grace 0: %d", a.code)
+	}
+	if a := call(t, ts, testToken, "DELETE", podsPath+"/x?gracePeriodSeconds=-3", "", nil); a.code != http.StatusBadRequest {
+		t.Fatalf("negative grace: %d", a.code)
+	}
+}

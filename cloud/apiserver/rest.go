@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/store"
@@ -139,7 +140,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *route) error
 	meta := obj.GetObjectMeta()
 	// Fields the server owns are cleared, so a manifest exported with -o yaml can be
 	// applied to another cluster.
-	meta.UID, meta.ResourceVersion, meta.CreationTimestamp, meta.DeletionTimestamp = "", "", nil, nil
+	meta.UID, meta.ResourceVersion, meta.CreationTimestamp = "", "", nil
+	meta.DeletionTimestamp, meta.DeletionGracePeriodSeconds = nil, nil
 	meta.Generation = 0
 	if err := admit(obj); err != nil {
 		return err
@@ -212,7 +214,8 @@ func merged(rt *route, cur, next api.Object) (api.Object, error) {
 	}
 	setField(next, "Status", getField(cur, "Status"))
 	nm, cm := next.GetObjectMeta(), cur.GetObjectMeta()
-	nm.UID, nm.CreationTimestamp, nm.DeletionTimestamp = cm.UID, cm.CreationTimestamp, cm.DeletionTimestamp
+	nm.UID, nm.CreationTimestamp = cm.UID, cm.CreationTimestamp
+	nm.DeletionTimestamp, nm.DeletionGracePeriodSeconds = cm.DeletionTimestamp, cm.DeletionGracePeriodSeconds
 	nm.ResourceVersion = cm.ResourceVersion
 	nm.Generation = cm.Generation
 	if err := admit(next); err != nil {
@@ -328,24 +331,92 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *route) error
 	if rt.kind.Resource == "namespaces" && protectedNamespaces[rt.name] {
 		return newStatus(http.StatusForbidden, "Forbidden", fmt.Sprintf("namespace %q may not be deleted", rt.name))
 	}
-	precondition := ""
-	if body, _ := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes)); len(body) > 0 {
-		var opts struct {
-			Preconditions struct {
-				ResourceVersion string `json:"resourceVersion"`
-			} `json:"preconditions"`
-		}
-		if err := json.Unmarshal(body, &opts); err != nil {
-			return badRequest("delete options are not JSON: " + err.Error())
-		}
-		precondition = opts.Preconditions.ResourceVersion
+	opts, err := s.deleteOptions(r)
+	if err != nil {
+		return err
 	}
-	obj, err := s.cfg.Store.Delete(r.Context(), rt.kind, rt.namespace, rt.name, precondition)
+	var obj api.Object
+	if rt.kind.Resource == "pods" {
+		obj, err = s.deletePod(r, rt, opts)
+	} else {
+		obj, err = s.cfg.Store.Delete(r.Context(), rt.kind, rt.namespace, rt.name, opts.Preconditions.ResourceVersion)
+	}
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, obj)
 	return nil
+}
+
+// deleteOptions are Kubernetes's DeleteOptions: a grace period and a precondition,
+// from the body or the query.
+type deleteOptions struct {
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+	Preconditions      struct {
+		ResourceVersion string `json:"resourceVersion"`
+	} `json:"preconditions"`
+}
+
+func (s *Server) deleteOptions(r *http.Request) (deleteOptions, error) {
+	var opts deleteOptions
+	if body, _ := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes)); len(body) > 0 {
+		if err := json.Unmarshal(body, &opts); err != nil {
+			return opts, badRequest("delete options are not JSON: " + err.Error())
+		}
+	}
+	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" {
+		n, err := strconv.ParseInt(g, 10, 64)
+		if err != nil || n < 0 {
+			return opts, badRequest("gracePeriodSeconds must be a non-negative integer")
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
+		return opts, badRequest("gracePeriodSeconds must not be negative")
+	}
+	return opts, nil
+}
+
+// deletePod deletes gracefully: a pod bound to a node is only marked (deletion
+// timestamp and grace period) so that its agent can run preStop hooks and stop the
+// containers, and the agent then deletes it with a grace period of 0. A pod no node
+// runs, or a delete with grace 0, is removed at once.
+func (s *Server) deletePod(r *http.Request, rt *route, opts deleteOptions) (api.Object, error) {
+	for {
+		cur, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+		if err != nil {
+			return nil, err
+		}
+		pod := cur.(*api.Pod)
+		rv := pod.ResourceVersion
+		if want := opts.Preconditions.ResourceVersion; want != "" && want != rv {
+			return nil, fmt.Errorf("pod %s/%s: %w", rt.namespace, rt.name, store.ErrConflict)
+		}
+		grace := int64(api.DefaultTerminationGracePeriodSeconds)
+		if pod.Spec.TerminationGracePeriodSeconds != nil {
+			grace = *pod.Spec.TerminationGracePeriodSeconds
+		}
+		if opts.GracePeriodSeconds != nil {
+			grace = *opts.GracePeriodSeconds
+		}
+		var out api.Object
+		if pod.Spec.NodeName == "" || grace == 0 {
+			out, err = s.cfg.Store.Delete(r.Context(), rt.kind, rt.namespace, rt.name, rv)
+		} else {
+			if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds <= grace {
+				return pod, nil // already terminating, at least as fast
+			}
+			if pod.DeletionTimestamp == nil {
+				pod.DeletionTimestamp = api.Now()
+			}
+			pod.DeletionGracePeriodSeconds = &grace
+			out, err = s.cfg.Store.Update(r.Context(), rt.kind, pod)
+		}
+		if errors.Is(err, store.ErrConflict) && opts.Preconditions.ResourceVersion == "" {
+			continue // the pod changed under us (a status write): decide again
+		}
+		return out, err
+	}
 }
 
 // protectedNamespaces may not be deleted: the system needs them.

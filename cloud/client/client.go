@@ -325,10 +325,22 @@ func (c *Client) Patch(ctx context.Context, k *api.KindInfo, namespace, name, su
 	return decodeAs(k, raw)
 }
 
-// Delete removes an object and returns its last state.
+// Delete removes an object and returns its last state. A pod bound to a node is
+// only marked for deletion: its agent stops it within its grace period, then removes
+// it.
 func (c *Client) Delete(ctx context.Context, k *api.KindInfo, namespace, name string) (api.Object, error) {
+	return c.DeleteWithGrace(ctx, k, namespace, name, nil)
+}
+
+// DeleteWithGrace is Delete with a grace period for pods; 0 removes the pod at once
+// (what an agent does once the containers are stopped, and what --force does).
+func (c *Client) DeleteWithGrace(ctx context.Context, k *api.KindInfo, namespace, name string, graceSeconds *int64) (api.Object, error) {
+	var body []byte
+	if graceSeconds != nil {
+		body, _ = json.Marshal(map[string]any{"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": *graceSeconds})
+	}
 	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodDelete, path(k, namespace, name, ""), nil, "", nil, &raw); err != nil {
+	if err := c.do(ctx, http.MethodDelete, path(k, namespace, name, ""), nil, "application/json", body, &raw); err != nil {
 		return nil, err
 	}
 	return decodeAs(k, raw)
