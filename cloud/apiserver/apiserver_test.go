@@ -35,7 +35,7 @@ func newTestServer(t *testing.T) (*httptest.Server, store.Store) {
 			t.Fatal(err)
 		}
 	}
-	s := New(Config{Store: st, Tokens: &Tokens{Admin: testToken, NodeSecret: "node-secret"}, MaxBodyBytes: 64 << 10})
+	s := New(Config{Store: st, Tokens: &Tokens{Admin: testToken, NodeSecret: "node-secret"}, MaxBodyBytes: 64 << 10, TunnelWait: time.Second})
 	s.SetReady(true)
 	ts := httptest.NewTLSServer(s)
 	t.Cleanup(func() {

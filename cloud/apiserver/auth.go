@@ -109,10 +109,17 @@ func (t *Tokens) authenticate(r *http.Request) *User {
 	return nil
 }
 
-// allowed reports whether user may do verb on resource. Nodes may read anything and
-// write only what an agent writes.
-func (u *User) allowed(verb, resource string) bool {
+// allowed reports whether user may do verb on resource (and subresource). Nodes may
+// read anything, write only what an agent writes, and open their tunnel; exec is for
+// administrators.
+func (u *User) allowed(verb, resource, sub string) bool {
 	if u.Admin {
+		return true
+	}
+	switch sub {
+	case "exec":
+		return false
+	case "tunnel":
 		return true
 	}
 	switch verb {

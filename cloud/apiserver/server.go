@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/tunnel"
 	"github.com/cloudbox/cloudbox/store"
 )
 
@@ -27,6 +28,12 @@ type Config struct {
 	CACert []byte
 	// MaxBodyBytes limits request bodies. If zero, 3 MiB (Kubernetes's limit).
 	MaxBodyBytes int64
+	// Tunnels holds the agents' tunnels (logs and exec go through them). If nil, a
+	// new registry.
+	Tunnels *tunnel.Registry
+	// TunnelWait is how long a logs or exec request waits for the node's agent to
+	// connect. If zero, 5 s.
+	TunnelWait time.Duration
 	// Version is reported at /version.
 	Version map[string]string
 	// Logger may be nil.
@@ -49,6 +56,12 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 3 << 20
+	}
+	if cfg.TunnelWait == 0 {
+		cfg.TunnelWait = 5 * time.Second
+	}
+	if cfg.Tunnels == nil {
+		cfg.Tunnels = tunnel.NewRegistry()
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -177,9 +190,13 @@ func parseRoute(path string) (*route, error) {
 	}
 	switch rt.sub {
 	case "", "status":
-	case "binding":
+	case "binding", "log", "exec":
 		if k.Resource != "pods" {
-			return nil, notFound("binding is a subresource of pods only")
+			return nil, notFound(rt.sub + " is a subresource of pods only")
+		}
+	case "tunnel":
+		if k.Resource != "nodes" {
+			return nil, notFound("tunnel is a subresource of nodes only")
 		}
 	default:
 		return nil, notFound("unknown subresource " + rt.sub + " of " + k.Resource)
@@ -227,7 +244,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		if rt.sub != "" {
 			resource += "/" + rt.sub
 		}
-		if !userOf(r).allowed(v, rt.kind.Resource) {
+		if !userOf(r).allowed(v, rt.kind.Resource, rt.sub) {
 			err = newStatus(http.StatusForbidden, "Forbidden",
 				userOf(r).Name+" may not "+v+" "+rt.kind.Resource)
 		}
@@ -252,6 +269,22 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 		return
 	}
 	var err error
+	switch {
+	case rt.sub == "log" && r.Method == http.MethodGet:
+		err = s.podLog(w, r, rt)
+	case rt.sub == "exec" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		err = s.podExec(w, r, rt)
+	case rt.sub == "tunnel" && r.Method == http.MethodGet:
+		err = s.nodeTunnel(w, r, rt)
+	case rt.sub == "log" || rt.sub == "exec" || rt.sub == "tunnel":
+		err = methodNotAllowed(r.Method + " is not allowed on " + rt.sub)
+	}
+	if err != nil || rt.sub == "log" || rt.sub == "exec" || rt.sub == "tunnel" {
+		if err != nil {
+			writeError(w, err, rt.kind, rt.name)
+		}
+		return
+	}
 	switch verb {
 	case "get":
 		err = s.get(w, r, rt)
@@ -292,6 +325,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.NewResponseController reach Hijack for upgraded streams.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {

@@ -40,6 +40,7 @@ type Client struct {
 	http    *http.Client // for requests with a deadline
 	stream  *http.Client // for watches, which have none
 	timeout time.Duration
+	tls     *tls.Config // for upgraded streams (exec, tunnels)
 }
 
 // New returns a client for cfg.
@@ -71,6 +72,7 @@ func New(cfg Config) (*Client, error) {
 		http:    &http.Client{Transport: tr},
 		stream:  &http.Client{Transport: tr},
 		timeout: cfg.Timeout,
+		tls:     tlsCfg,
 	}, nil
 }
 

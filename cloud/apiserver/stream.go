@@ -1,0 +1,155 @@
+package apiserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/tunnel"
+)
+
+// nodeTunnel takes an agent's tunnel: the agent dials in, and logs and exec streams
+// are opened back to it over this one connection (no master → worker dialling).
+func (s *Server) nodeTunnel(w http.ResponseWriter, r *http.Request, rt *route) error {
+	if !tunnel.IsUpgrade(r) {
+		return badRequest("the tunnel needs 'Upgrade: " + tunnel.Protocol + "'")
+	}
+	conn, err := tunnel.Accept(w, r)
+	if err != nil {
+		return err
+	}
+	s.log.Info("agent tunnel connected", zap.String("node", rt.name))
+	_ = s.cfg.Tunnels.Serve(rt.name, conn)
+	s.log.Info("agent tunnel closed", zap.String("node", rt.name))
+	return nil
+}
+
+// streamRequest resolves the pod and container a log or exec request is about.
+func (s *Server) streamRequest(r *http.Request, rt *route, op string) (*tunnel.Request, string, error) {
+	o, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+	if err != nil {
+		return nil, "", err
+	}
+	pod := o.(*api.Pod)
+	if pod.Spec.NodeName == "" {
+		return nil, "", badRequest(fmt.Sprintf("pod %s is not scheduled to a node yet", rt.name))
+	}
+	q := r.URL.Query()
+	container := q.Get("container")
+	var names []string
+	for _, c := range append(append([]api.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		names = append(names, c.Name)
+		if container == c.Name {
+			names = nil
+			break
+		}
+	}
+	switch {
+	case container == "" && len(pod.Spec.Containers) == 1:
+		container = pod.Spec.Containers[0].Name
+	case container == "":
+		return nil, "", badRequest(fmt.Sprintf("pod %s has several containers: choose one of %s", rt.name, strings.Join(names, ", ")))
+	case names != nil:
+		return nil, "", badRequest(fmt.Sprintf("container %q is not in pod %s (it has %s)", container, rt.name, strings.Join(names, ", ")))
+	}
+	req := &tunnel.Request{Op: op, Namespace: rt.namespace, Pod: rt.name, Container: container, Tail: -1}
+	req.Follow = q.Get("follow") == "true" || q.Get("follow") == "1"
+	req.Previous = q.Get("previous") == "true" || q.Get("previous") == "1"
+	if t := q.Get("tailLines"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return nil, "", badRequest("tailLines must be a non-negative integer")
+		}
+		req.Tail = n
+	}
+	req.Command = q["command"]
+	req.TTY = q.Get("tty") == "true" || q.Get("tty") == "1"
+	req.Stdin = q.Get("stdin") == "true" || q.Get("stdin") == "1"
+	return req, pod.Spec.NodeName, nil
+}
+
+func (s *Server) openStream(r *http.Request, node string, req *tunnel.Request) (io.ReadWriteCloser, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.TunnelWait)
+	defer cancel()
+	stream, err := s.cfg.Tunnels.Open(ctx, node, req)
+	if errors.Is(err, tunnel.ErrNoTunnel) {
+		return nil, newStatus(http.StatusServiceUnavailable, "ServiceUnavailable", err.Error())
+	}
+	return stream, err
+}
+
+// podLog streams a container's log from its node's agent.
+func (s *Server) podLog(w http.ResponseWriter, r *http.Request, rt *route) error {
+	req, node, err := s.streamRequest(r, rt, "logs")
+	if err != nil {
+		return err
+	}
+	stream, err := s.openStream(r, node, req)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	// The client going away (a followed log it stopped reading) ends the stream.
+	stop := context.AfterFunc(r.Context(), func() { stream.Close() })
+	defer stop()
+	br := bufio.NewReader(stream)
+	if err := tunnel.ReadAnswer(br); err != nil {
+		return badRequest(err.Error())
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+// podExec splices the client's upgraded connection to a stream to the agent; the
+// frames (stdin, stdout, stderr, resize, exit) pass through unchanged.
+func (s *Server) podExec(w http.ResponseWriter, r *http.Request, rt *route) error {
+	if !tunnel.IsUpgrade(r) {
+		return badRequest("exec needs 'Upgrade: " + tunnel.Protocol + "'")
+	}
+	req, node, err := s.streamRequest(r, rt, "exec")
+	if err != nil {
+		return err
+	}
+	if len(req.Command) == 0 {
+		return &api.FieldError{Field: "command", Reason: "required: name the command to run"}
+	}
+	stream, err := s.openStream(r, node, req)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	conn, err := tunnel.Accept(w, r)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }()
+	<-done
+	return nil
+}
