@@ -117,7 +117,7 @@ func (u *User) allowed(verb, resource, sub string) bool {
 		return true
 	}
 	switch sub {
-	case "exec":
+	case "exec", "images":
 		return false
 	case "tunnel":
 		return true

@@ -194,9 +194,9 @@ func parseRoute(path string) (*route, error) {
 		if k.Resource != "pods" {
 			return nil, notFound(rt.sub + " is a subresource of pods only")
 		}
-	case "tunnel":
+	case "tunnel", "images":
 		if k.Resource != "nodes" {
-			return nil, notFound("tunnel is a subresource of nodes only")
+			return nil, notFound(rt.sub + " is a subresource of nodes only")
 		}
 	default:
 		return nil, notFound("unknown subresource " + rt.sub + " of " + k.Resource)
@@ -276,10 +276,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 		err = s.podExec(w, r, rt)
 	case rt.sub == "tunnel" && r.Method == http.MethodGet:
 		err = s.nodeTunnel(w, r, rt)
+	case rt.sub == "images":
+		err = s.nodeImages(w, r, rt)
 	case rt.sub == "log" || rt.sub == "exec" || rt.sub == "tunnel":
 		err = methodNotAllowed(r.Method + " is not allowed on " + rt.sub)
 	}
-	if err != nil || rt.sub == "log" || rt.sub == "exec" || rt.sub == "tunnel" {
+	if err != nil || streamSubresources[rt.sub] {
 		if err != nil {
 			writeError(w, err, rt.kind, rt.name)
 		}
@@ -313,6 +315,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 		writeError(w, err, rt.kind, rt.name)
 	}
 }
+
+// streamSubresources are served by streaming to or from a node's agent.
+var streamSubresources = map[string]bool{"log": true, "exec": true, "tunnel": true, "images": true}
 
 // statusRecorder remembers the status code for metrics and passes Flush through
 // for watch streams.

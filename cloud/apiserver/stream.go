@@ -153,3 +153,71 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request, rt *route) erro
 	<-done
 	return nil
 }
+
+// nodeImages acts on a node's image store through its agent:
+//
+//	GET    .../nodes/N/images                      list (JSON)
+//	POST   .../nodes/N/images?action=pull&ref=R    pull, with JSON-lines progress
+//	POST   .../nodes/N/images?action=import        import the tarball in the body
+//	POST   .../nodes/N/images?action=prune         remove unused layers
+//	DELETE .../nodes/N/images?ref=R                remove an image
+func (s *Server) nodeImages(w http.ResponseWriter, r *http.Request, rt *route) error {
+	q := r.URL.Query()
+	req := &tunnel.Request{Op: "images", Ref: q.Get("ref")}
+	switch r.Method {
+	case http.MethodGet:
+		req.Action = "list"
+	case http.MethodDelete:
+		req.Action = "remove"
+	case http.MethodPost:
+		req.Action = q.Get("action")
+		switch req.Action {
+		case "pull", "import", "prune":
+		default:
+			return badRequest("action must be pull, import or prune")
+		}
+	default:
+		return methodNotAllowed(r.Method + " is not allowed on images")
+	}
+	if (req.Action == "pull" || req.Action == "remove") && req.Ref == "" {
+		return &api.FieldError{Field: "ref", Reason: "required: name the image"}
+	}
+	if _, err := s.cfg.Store.Get(r.Context(), rt.kind, "", rt.name); err != nil {
+		return err
+	}
+	stream, err := s.openStream(r, rt.name, req)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	stop := context.AfterFunc(r.Context(), func() { stream.Close() })
+	defer stop()
+	if req.Action == "import" {
+		if _, err := io.Copy(stream, r.Body); err != nil {
+			return badRequest("reading the upload: " + err.Error())
+		}
+	}
+	// Closing a yamux stream closes our half only: it marks the end of the body, and
+	// the answer still comes back.
+	_ = stream.Close()
+	br := bufio.NewReader(stream)
+	if err := tunnel.ReadAnswer(br); err != nil {
+		return badRequest(err.Error())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			_, _ = w.Write(buf[:n])
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}

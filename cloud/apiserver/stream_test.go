@@ -44,6 +44,19 @@ func (f *fakeBackend) Exec(ctx context.Context, req *tunnel.Request, stdio tunne
 	return -1, errors.New("no such command: " + req.Command[0])
 }
 
+func (f *fakeBackend) Images(ctx context.Context, req *tunnel.Request, body io.Reader, w io.Writer) error {
+	switch req.Action {
+	case "list":
+		_, err := io.WriteString(w, `[{"ref":"docker.io/library/busybox:1.36"}]`)
+		return err
+	case "import":
+		n, err := io.Copy(io.Discard, body)
+		fmt.Fprintf(w, `{"bytes":%d}`, n)
+		return err
+	}
+	return errors.New("unsupported action " + req.Action)
+}
+
 func testClient(t *testing.T, ts *httptest.Server, token string) *client.Client {
 	t.Helper()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
@@ -62,6 +75,9 @@ func TestLogsAndExecThroughTheAgentTunnel(t *testing.T) {
 	}
 	admin := testClient(t, ts, testToken)
 	ctx := context.Background()
+	if a := call(t, ts, testToken, "POST", "/api/v1/nodes", "application/json", []byte(`{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}`)); a.code != http.StatusCreated {
+		t.Fatalf("node: %d %s", a.code, a.body)
+	}
 
 	// A node whose agent never connects: after the wait, the node is unreachable.
 	if _, err := admin.Logs(ctx, "default", "lonely", client.LogOptions{}); client.Reason(err) != "ServiceUnavailable" {
@@ -118,8 +134,32 @@ func TestLogsAndExecThroughTheAgentTunnel(t *testing.T) {
 	if _, err := admin.Exec(ctx, "default", "p", client.ExecOptions{Container: "zzz", Command: []string{"cat"}}); err == nil || !strings.Contains(err.Error(), `container "zzz" is not in pod p`) {
 		t.Fatalf("exec in a missing container: %v", err)
 	}
+	// Images go to the node's agent too; an import's body is streamed through.
+	rc, err = admin.Raw(ctx, http.MethodGet, "/api/v1/nodes/n1/images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := io.ReadAll(rc)
+	rc.Close()
+	if !strings.Contains(string(list), "busybox:1.36") {
+		t.Fatalf("image list: %s", list)
+	}
+	a := callBody(t, ts, testToken, "POST", "/api/v1/nodes/n1/images?action=import", bytes.Repeat([]byte("x"), 200000))
+	if a.code != http.StatusOK || string(a.body) != `{"bytes":200000}` {
+		t.Fatalf("import: %d %s", a.code, a.body)
+	}
+	if a := callBody(t, ts, testToken, "POST", "/api/v1/nodes/n1/images?action=prune", nil); a.code != http.StatusBadRequest || !strings.Contains(string(a.body), "unsupported action prune") {
+		t.Fatalf("an agent error comes back as the answer: %d %s", a.code, a.body)
+	}
+
 	// Nodes may not exec.
 	if _, err := node.Exec(ctx, "default", "p", client.ExecOptions{Command: []string{"cat"}}); client.Reason(err) != "Forbidden" {
 		t.Fatalf("exec with the node token: %v", err)
 	}
+}
+
+// callBody is call for bodies that need no content type.
+func callBody(t *testing.T, ts *httptest.Server, token, method, path string, body []byte) answer {
+	t.Helper()
+	return call(t, ts, token, method, path, "application/octet-stream", body)
 }

@@ -18,7 +18,7 @@ import (
 
 // Request is the first line of every stream the API server opens to an agent.
 type Request struct {
-	Op        string   `json:"op"` // "logs" or "exec"
+	Op        string   `json:"op"` // "logs", "exec" or "images"
 	Namespace string   `json:"namespace"`
 	Pod       string   `json:"pod"`
 	Container string   `json:"container"`
@@ -28,6 +28,9 @@ type Request struct {
 	Command   []string `json:"command,omitempty"`
 	TTY       bool     `json:"tty,omitempty"`
 	Stdin     bool     `json:"stdin,omitempty"`
+	// Action and Ref are for "images": pull, import, list, remove or prune.
+	Action string `json:"action,omitempty"`
+	Ref    string `json:"ref,omitempty"`
 }
 
 // ExecIO is the stdio of an exec, as the backend sees it.
@@ -42,6 +45,8 @@ type ExecIO struct {
 type Backend interface {
 	Logs(ctx context.Context, req *Request, w io.Writer) error
 	Exec(ctx context.Context, req *Request, stdio ExecIO) (int, error)
+	// Images acts on the node's image store; body is the upload of an import.
+	Images(ctx context.Context, req *Request, body io.Reader, w io.Writer) error
 }
 
 // Registry holds the tunnels of the connected agents, on the API server. It is safe
@@ -197,6 +202,16 @@ func serveStream(ctx context.Context, stream net.Conn, backend Backend, log *zap
 		}
 	case "exec":
 		serveExec(ctx, cancel, &req, br, stream, backend, log)
+	case "images":
+		// The request body (an import's tarball) follows the first line; the API
+		// server half-closes nothing, so the body is framed by the stream's end.
+		w := &answerWriter{w: stream}
+		err := backend.Images(ctx, &req, br, w)
+		if err != nil && !w.started {
+			fmt.Fprintf(stream, "%s%s\n", answerErr, oneLine(err.Error()))
+		} else if !w.started {
+			_, _ = w.Write(nil)
+		}
 	default:
 		fmt.Fprintf(stream, "%sunknown op %q\n", answerErr, req.Op)
 	}
