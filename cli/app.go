@@ -54,6 +54,7 @@ or the server's DATA_DIR/admin.config (default /var/lib/cloudbox/admin.config).`
 			logsCommand(),
 			execCommand(),
 			runCommand(),
+			imageCommand(),
 			adminCommand(),
 			benchCommand(),
 			versionCommand(),

@@ -42,6 +42,9 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
 			&cli.StringFlag{Name: "scheduler", Value: "spread", Usage: "placement strategy: spread, binpack or random"},
 			&cli.DurationFlag{Name: "node-monitor-grace-period", Value: 40 * time.Second, Usage: "how long a node may miss heartbeats before it is NotReady"},
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: 10 * time.Second, Usage: "how often the node agent heartbeats"},
+			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "a registry HOST:PORT that may be reached over plain HTTP (repeatable)"},
+			&cli.StringSliceFlag{Name: "registry-mirror", Usage: "REGISTRY=URL: pull REGISTRY's images through a mirror, e.g. docker.io=http://127.0.0.1:5000 (repeatable)"},
+			&cli.StringFlag{Name: "cgroup-parent", Value: "/cloudbox", Usage: "the cgroup every pod goes under"},
 			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
 		},
 		Action: runServer,
@@ -61,6 +64,10 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	mirrors, err := parseMirrors(c.StringSlice("registry-mirror"))
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Role:                   c.String("role"),
 		DataDir:                c.String("data-dir"),
@@ -73,6 +80,9 @@ func runServer(c *cli.Context) error {
 		SchedulerStrategy:      c.String("scheduler"),
 		NodeMonitorGracePeriod: c.Duration("node-monitor-grace-period"),
 		HeartbeatInterval:      c.Duration("heartbeat-interval"),
+		InsecureRegistries:     c.StringSlice("insecure-registry"),
+		RegistryMirrors:        mirrors,
+		CgroupParent:           c.String("cgroup-parent"),
 		Version:                VersionInfo(),
 		Logger:                 log,
 	})
@@ -95,6 +105,19 @@ func parseLabels(pairs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("--node-label %q: want KEY=VALUE", p)
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// parseMirrors reads REGISTRY=URL pairs.
+func parseMirrors(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		reg, u, ok := strings.Cut(p, "=")
+		if !ok || reg == "" || !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
+			return nil, fmt.Errorf("--registry-mirror %q: want REGISTRY=http(s)://HOST:PORT, e.g. docker.io=http://127.0.0.1:5000", p)
+		}
+		out[reg] = u
 	}
 	return out, nil
 }

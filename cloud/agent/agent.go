@@ -1,10 +1,17 @@
 // Package agent is the node agent (kubelet and nova-compute in one): it registers its
-// Node, heartbeats, and, in later issues, drives the pods and VMs bound to it.
+// Node, heartbeats, and drives the pods bound to it through a Driver: one worker per
+// pod (podworker.go, sync.go) runs init containers and containers, restarts them with
+// back-off (backoff.go), probes them (probes.go), sets up their volumes, environment
+// and per-pod files (volumes.go, env.go, hosts.go), reports their status (status.go),
+// stops them on deletion (terminate.go), and adopts the tasks of a previous agent
+// (adopt.go, handles.go).
 package agent
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,14 +40,41 @@ type Config struct {
 	// Version is reported in the node's info.
 	Version string
 	Logger  *zap.Logger
+
+	// Driver runs the pods' containers. If nil, the agent runs no workloads: it only
+	// completes the deletion of the pods bound to its node.
+	Driver Driver
+	// StateDir is where the agent keeps the handles of its tasks and the pods'
+	// volumes (DATA_DIR/agent). Required with a Driver; a restarted agent must get the
+	// same one to adopt its tasks.
+	StateDir string
+	// Clock times back-off, probes and grace periods. If nil, the machine's.
+	Clock Clock
+	// PodIP returns a pod's IP address, for status.podIP, the downward API, /etc/hosts
+	// and probes. If nil, or when it returns "", the pod has none (until the network
+	// issue lands).
+	PodIP func(*api.Pod) string
+	// BackoffBase and BackoffMax bound the restart and image-pull back-off: the delay
+	// starts at BackoffBase and doubles up to BackoffMax. If zero, 10 s and 5 min.
+	BackoffBase, BackoffMax time.Duration
+	// BackoffReset is how long a container must run for its back-off to start over.
+	// If zero, 10 min.
+	BackoffReset time.Duration
+	// ResolvConf and HostsFile are the host's files that pods get a copy of
+	// (/etc/hosts only with hostNetwork). If empty, /etc/resolv.conf and /etc/hosts.
+	ResolvConf, HostsFile string
 }
 
-// Agent runs on every node.
+// Agent runs on every node. Its methods are safe for concurrent use.
 type Agent struct {
 	cfg Config
 	log *zap.Logger
 	// registered is closed once the Node exists.
 	registered chan struct{}
+	// pods drives the pods bound to the node; nil without a Driver.
+	pods *podManager
+	// wg counts the goroutines Run started, so that Run returns after them.
+	wg sync.WaitGroup
 }
 
 // New returns an agent; Run starts it.
@@ -64,7 +98,68 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.NodeName == "" {
 		cfg.NodeName = cfg.Resources.Hostname
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{})}, nil
+	if cfg.Driver != nil && cfg.StateDir == "" {
+		return nil, fmt.Errorf("agent: a state directory is required to run workloads")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = defaultBackoffBase
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = defaultBackoffMax
+	}
+	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
+	if cfg.BackoffReset <= 0 {
+		cfg.BackoffReset = defaultBackoffReset
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.HostsFile == "" {
+		cfg.HostsFile = "/etc/hosts"
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{})}
+	if cfg.Driver != nil {
+		if err := os.MkdirAll(a.podsDir(), 0o700); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.pods = newPodManager(a)
+	}
+	return a, nil
+}
+
+// spawn runs f on a goroutine that Run waits for before it returns.
+func (a *Agent) spawn(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// policy is the back-off the agent applies to restarts and failed pulls.
+func (a *Agent) policy() backoffPolicy {
+	return backoffPolicy{Base: a.cfg.BackoffBase, Max: a.cfg.BackoffMax, Reset: a.cfg.BackoffReset}
+}
+
+// podIP is the pod's address from the PodIP hook, or "".
+func (a *Agent) podIP(p *api.Pod) string {
+	if a.cfg.PodIP == nil || p == nil {
+		return ""
+	}
+	return a.cfg.PodIP(p)
+}
+
+// hostIP is the node's address that pods see as status.hostIP.
+func (a *Agent) hostIP() string {
+	for _, ad := range a.cfg.Resources.Addresses {
+		if ad.Type == "InternalIP" {
+			return ad.Address
+		}
+	}
+	return ""
 }
 
 // NodeName is the name this agent registers as.
@@ -73,10 +168,14 @@ func (a *Agent) NodeName() string { return a.cfg.NodeName }
 // Registered is closed once the Node object exists.
 func (a *Agent) Registered() <-chan struct{} { return a.registered }
 
-// Run registers the node and heartbeats until ctx is cancelled. Registration is
-// retried with back-off while the API is unreachable (a worker may start before its
-// master).
+// Run registers the node, then drives the pods bound to it and heartbeats until ctx
+// is cancelled. Registration is retried with back-off while the API is unreachable (a
+// worker may start before its master). When Run returns, the agent's goroutines have
+// ended; the tasks keep running, for the next agent to adopt. Run may be called once.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer a.wg.Wait()
+	defer cancel()
 	backoff := 200 * time.Millisecond
 	for {
 		err := a.register(ctx)
@@ -93,7 +192,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	close(a.registered)
 	a.log.Info("node registered")
-	go a.finishDeletions(ctx)
+	if a.pods != nil {
+		a.spawn(func() { a.pods.run(ctx) })
+	} else {
+		a.spawn(func() { a.finishDeletions(ctx) })
+	}
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {

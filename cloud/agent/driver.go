@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"io"
+	"net"
 	"time"
 )
 
@@ -17,14 +18,21 @@ type Driver interface {
 	// Never) and returns the resolved image ID.
 	PullImage(ctx context.Context, ref, policy string) (imageID string, err error)
 	// Start creates and starts a task. The returned handle is persisted by the agent
-	// and is enough to Recover the task after the agent restarts.
+	// and is enough to Recover the task after the agent restarts; its StartedAt is
+	// when the task started (the agent uses its clock's now if zero). A task that
+	// exits stays known to the driver (Inspect, Logs, Tasks) until Destroy.
 	Start(ctx context.Context, cfg *TaskConfig) (*TaskHandle, error)
-	// Wait blocks until the task exits or ctx ends.
+	// Wait blocks until the task exits or ctx ends. Several Waits of one task may be
+	// in progress; each gets the same result, also when the task had already exited.
 	Wait(ctx context.Context, id string) (*ExitResult, error)
-	// Stop signals the task to end, and kills it after grace.
+	// Stop signals the task to end (SIGTERM), kills it after grace (zero kills at
+	// once), and returns once it has exited. Stopping a task that already exited is
+	// not an error; Stop may be called again, with a shorter grace, while one is in
+	// progress.
 	Stop(ctx context.Context, id string, grace time.Duration) error
-	// Destroy removes what the task left (rootfs, cgroups, state). The task must
-	// have exited.
+	// Destroy removes what the task left (rootfs, cgroups, state, logs). The task
+	// must have exited. Destroying a task the driver does not know is not an error,
+	// so that cleanup can be repeated after a crash.
 	Destroy(ctx context.Context, id string) error
 	// Inspect reports the task's current state.
 	Inspect(ctx context.Context, id string) (*TaskStatus, error)
@@ -32,14 +40,28 @@ type Driver interface {
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
 	// Logs copies the task's output to w.
 	Logs(ctx context.Context, id string, opts LogOptions, w io.Writer) error
-	// Recover re-attaches to a task that kept running while the agent was down.
+	// Recover re-attaches to a task that kept running while the agent was down, so
+	// that Wait, Stop, Exec and Logs work on it again. The agent calls it only for a
+	// task that Tasks listed and Inspect did not report as exited.
 	Recover(ctx context.Context, h *TaskHandle) error
 	// Tasks lists the tasks the driver knows of on this node, running or not, so the
 	// agent can adopt its own and remove those of pods that no longer exist.
 	Tasks(ctx context.Context) ([]*TaskHandle, error)
 	// ReleaseSandbox frees what the pod's tasks shared (network, IPC and UTS
-	// namespaces), once the pod's last task is destroyed.
+	// namespaces), once the pod's last task is destroyed. Releasing a sandbox that
+	// does not exist (a pod that never started, or one released before a crash) is
+	// not an error.
 	ReleaseSandbox(ctx context.Context, podUID string) error
+}
+
+// PodDialer is implemented by a driver that can open connections inside a pod's
+// network namespace. The agent uses it for the httpGet and tcpSocket probes and hooks
+// of a pod without hostNetwork while the pod has no address the host can reach (until
+// the network issue gives pods one, a pod has loopback only): it dials address (for
+// example "127.0.0.1:8080") from within the pod. Without it such probes fail with a
+// message saying so; exec probes always work.
+type PodDialer interface {
+	DialPod(ctx context.Context, podUID, network, address string) (net.Conn, error)
 }
 
 // TaskConfig is everything a driver needs to run one container of a pod. The agent

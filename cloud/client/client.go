@@ -359,10 +359,30 @@ func (c *Client) Bind(ctx context.Context, namespace, pod, node string) error {
 	return c.do(ctx, http.MethodPost, path(k, namespace, pod, "binding"), nil, "application/json", body, nil)
 }
 
-// Raw sends a request to any path (used for /version, /readyz, /admin/backup) and
-// returns the body stream; the caller closes it.
+// Raw sends a GET-like request without a body to any path (used for /readyz and
+// /admin/backup) and returns the body stream; the caller closes it.
 func (c *Client) Raw(ctx context.Context, method, p string) (io.ReadCloser, error) {
-	resp, err := c.send(ctx, c.stream, method, p, nil, "", nil)
+	return c.Stream(ctx, method, p, nil, nil)
+}
+
+// Stream sends a request with an optional streamed body and returns the answer's
+// body stream, with no deadline (image pulls and imports take their time); the
+// caller closes it. A non-2xx answer becomes an *api.Status error.
+func (c *Client) Stream(ctx context.Context, method, p string, q url.Values, body io.Reader) (io.ReadCloser, error) {
+	u := *c.base
+	u.Path = c.base.Path + p
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := c.stream.Do(req)
 	if err != nil {
 		return nil, err
 	}

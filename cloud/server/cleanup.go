@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
 )
 
 // Cleanup is the uninstall path (what k3s's killall and uninstall scripts do): it
@@ -24,6 +27,9 @@ func Cleanup(dataDir string, log *zap.Logger) error {
 		log = zap.NewNop()
 	}
 	if err := stopRunningServer(filepath.Join(dataDir, "server.pid"), log); err != nil {
+		return err
+	}
+	if err := removeContainers(dataDir, log); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(dataDir)
@@ -40,6 +46,24 @@ func Cleanup(dataDir string, log *zap.Logger) error {
 	}
 	log.Info("removed cloudbox state", zap.String("data_dir", dataDir))
 	return os.Remove(dataDir)
+}
+
+// removeContainers kills and removes the containers and pod sandboxes the node's
+// agent left running (they outlive the server by design).
+func removeContainers(dataDir string, log *zap.Logger) error {
+	if _, err := os.Stat(filepath.Join(dataDir, "containers")); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	drv, err := containerdriver.New(containerdriver.Config{DataDir: dataDir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("open the container runtime to clean it up: %w", err)
+	}
+	defer drv.Close()
+	if err := drv.RemoveAll(context.Background(), dataDir); err != nil {
+		return fmt.Errorf("removing containers: %w", err)
+	}
+	log.Info("removed every container and pod sandbox")
+	return nil
 }
 
 // stopRunningServer sends SIGTERM to the server in the pid file (checking it is a

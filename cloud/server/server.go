@@ -19,11 +19,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/controller"
 	"github.com/cloudbox/cloudbox/cloud/scheduler"
+	"github.com/cloudbox/cloudbox/cloud/tunnel"
+	"github.com/cloudbox/cloudbox/runtime/image"
 	"github.com/cloudbox/cloudbox/store"
 )
 
@@ -66,6 +69,13 @@ type Config struct {
 	Logger *zap.Logger
 	// NodeResources overrides what the agent reads from the host (tests).
 	NodeResources *agent.HostResources
+	// InsecureRegistries may be reached over plain HTTP (HOST:PORT).
+	InsecureRegistries []string
+	// RegistryMirrors maps a registry to a mirror URL ("docker.io" →
+	// "http://127.0.0.1:5000"), so that offline sites pull through their own.
+	RegistryMirrors map[string]string
+	// CgroupParent is the cgroup every pod goes under. If empty, "/cloudbox".
+	CgroupParent string
 }
 
 // Server is a running cloudbox server.
@@ -227,7 +237,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var ag *agent.Agent
+	var ag *nodeAgent
 	if s.cfg.Role == RoleAllInOne {
 		// The all-in-one role is a master plus a worker that joins over loopback with
 		// the join token, so the join path is exercised on every laptop (k3s does the
@@ -236,7 +246,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		go1(func() { _ = ag.Run(ctx) })
+		go1(func() { _ = ag.run(ctx, s.log) })
 	}
 	go1(func() {
 		for _, inf := range cp {
@@ -303,11 +313,13 @@ func (s *Server) runWorker(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	return ag.Run(ctx)
+	return ag.run(ctx, s.log)
 }
 
-// joinAgent makes an agent that talks to the master at url with a join token.
-func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane bool) (*agent.Agent, error) {
+// joinAgent makes an agent that talks to the master at url with a join token, runs
+// containers through the container driver, and keeps a tunnel to the master open for
+// logs, exec and images. The caller runs it with runAgent.
+func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane bool) (*nodeAgent, error) {
 	cfg, err := Join(ctx, url, token)
 	if err != nil {
 		return nil, err
@@ -316,11 +328,43 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	if err != nil {
 		return nil, err
 	}
-	return agent.New(agent.Config{
+	drv, err := containerdriver.New(containerdriver.Config{
+		DataDir:      s.cfg.DataDir,
+		Images:       image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors},
+		CgroupParent: s.cfg.CgroupParent,
+		Logger:       s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ag, err := agent.New(agent.Config{
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
 		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
+		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"),
 	})
+	if err != nil {
+		drv.Close()
+		return nil, err
+	}
+	return &nodeAgent{Agent: ag, client: cl, driver: drv}, nil
+}
+
+// nodeAgent is an agent with its driver and its API client.
+type nodeAgent struct {
+	*agent.Agent
+	client *client.Client
+	driver *containerdriver.Driver
+}
+
+// run runs the agent and its tunnel until ctx ends, then closes the driver
+// (containers keep running).
+func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
+	defer n.driver.Close()
+	go tunnel.Connect(ctx, func(ctx context.Context) (net.Conn, error) {
+		return n.client.Upgrade(ctx, http.MethodGet, "/api/v1/nodes/"+n.NodeName()+"/tunnel", nil)
+	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
+	return n.Agent.Run(ctx)
 }
 
 // ensureNamespaces creates the namespaces that exist from the first start.

@@ -14,13 +14,26 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/testenv"
+	"github.com/cloudbox/cloudbox/runtime/container"
 )
+
+func TestMain(m *testing.M) {
+	// The runtime re-executes this test binary as a container's init.
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		container.Init()
+	}
+	os.Exit(m.Run())
+}
 
 // startServer runs a server with cfg until the test ends and waits until it is ready.
 func startServer(t *testing.T, cfg Config) *Server {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = testenv.CgroupParent(t)
 	}
 	cfg.Logger = zaptest.NewLogger(t)
 	s, err := New(cfg)
@@ -177,7 +190,8 @@ func TestWorkerJoinsAndGoesNotReadyWhenItStops(t *testing.T) {
 
 	ctx, stopWorker := context.WithCancel(context.Background())
 	worker, err := New(Config{Role: RoleWorker, JoinURL: master.URL(), Token: strings.TrimSpace(string(tok)), DataDir: t.TempDir(),
-		NodeName: "edge-1", HeartbeatInterval: 200 * time.Millisecond, NodeResources: smallNode(), Logger: zaptest.NewLogger(t)})
+		NodeName: "edge-1", HeartbeatInterval: 200 * time.Millisecond, NodeResources: smallNode(), Logger: zaptest.NewLogger(t),
+		CgroupParent: testenv.CgroupParent(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +255,7 @@ func TestConfigErrors(t *testing.T) {
 func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	startServer(t, Config{DataDir: dir, NodeResources: smallNode()})
-	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", NodeResources: smallNode()})
+	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", NodeResources: smallNode(), CgroupParent: testenv.CgroupParent(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +271,7 @@ func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 
 func TestCleanupRemovesState(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", NodeResources: smallNode()})
+	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", NodeResources: smallNode(), CgroupParent: testenv.CgroupParent(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
