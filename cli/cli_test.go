@@ -31,7 +31,7 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", NodeName: "node-1", Logger: zaptest.NewLogger(t),
-		CgroupParent: testenv.CgroupParent(t),
+		CgroupParent:  testenv.CgroupParent(t),
 		NodeResources: &agent.HostResources{Hostname: "node-1", CPUs: 4, MemoryBytes: 8 << 30, Pods: 110, Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,9 @@ func Busybox() (v1.Image, error) {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dir := func(n string, mode int64) { _ = tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: mode}) }
+	dir := func(n string, mode int64) {
+		_ = tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: mode})
+	}
 	file := func(n string, mode int64, body []byte) {
 		_ = tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(body))})
 		_, _ = tw.Write(body)
