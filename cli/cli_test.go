@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +147,7 @@ func TestApplyGetDescribeDelete(t *testing.T) {
 	if out := c.must("get", "nodes", "-o", "wide"); !strings.Contains(out, "node-1") || !strings.Contains(out, "Ready") || !strings.Contains(out, "control-plane") {
 		t.Fatalf("get nodes:\n%s", out)
 	}
-	if out := c.must("describe", "pod", "web"); !strings.Contains(out, "Node:          node-1") || !strings.Contains(out, "PodScheduled") {
+	if out := c.must("describe", "pod", "web"); !regexp.MustCompile(`Node:\s+node-1`).MatchString(out) || !strings.Contains(out, "PodScheduled") {
 		t.Fatalf("describe pod:\n%s", out)
 	}
 	if out := c.must("describe", "node", "node-1"); !strings.Contains(out, "Allocatable:") || !strings.Contains(out, "cpu=4") {

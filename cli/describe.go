@@ -177,7 +177,7 @@ func field(w io.Writer, name, value string) {
 	if value == "" {
 		value = "<none>"
 	}
-	fmt.Fprintf(w, "%-14s %s\n", name+":", strings.ReplaceAll(value, "\n", "\n"+strings.Repeat(" ", 15)))
+	fmt.Fprintf(w, "%-16s %s\n", name+":", strings.ReplaceAll(value, "\n", "\n"+strings.Repeat(" ", 17)))
 }
 
 func mapLines(m map[string]string) string {

@@ -58,7 +58,7 @@ func runServer(c *cli.Context) error {
 	}
 	defer func() { _ = log.Sync() }()
 	if c.Bool("cleanup") {
-		return server.Cleanup(c.String("data-dir"), log)
+		return server.Cleanup(c.String("data-dir"), c.String("cgroup-parent"), log)
 	}
 	labels, err := parseLabels(c.StringSlice("node-label"))
 	if err != nil {

@@ -26,13 +26,29 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 cloudbox get nodes -o wide
+
+# The machine may have no registry access: the sample image is built offline from
+# Debian's busybox-static and imported into the node's image store.
+log "building the busybox image from busybox-static and importing it"
+img_dir=$(mktemp -d)
+bash testdata/images/build-busybox.sh "$img_dir" 1.36 >/dev/null
+cloudbox image import "$img_dir/busybox.tar"
+rm -rf "$img_dir"
+
 log "applying the sample app (testdata/manifests/sample-app.yaml)"
 cloudbox apply -f testdata/manifests/sample-app.yaml
+for _ in $(seq 1 300); do
+  cloudbox get pod web 2>/dev/null | grep -q "1/1 *Running" && break
+  sleep 0.2
+done
 cloudbox get pods -o wide
+log "the sample app's log"
+cloudbox logs web
 cat <<MSG
 
 cloudbox is running. Try:
   export CLOUDBOX_CONFIG=$DATA_DIR/admin.config
   cloudbox get nodes,pods -A         cloudbox describe pod web
+  cloudbox logs web                  cloudbox exec web -- wget -qO- http://127.0.0.1:8080/
   cloudbox server --cleanup --data-dir $DATA_DIR    # stop it and remove its state
 MSG

@@ -19,7 +19,7 @@ import (
 // Cleanup is the uninstall path (what k3s's killall and uninstall scripts do): it
 // stops the server running on dataDir, if any, and removes the state it kept there.
 // Later pieces (containers, VMs, network) add their own steps here.
-func Cleanup(dataDir string, log *zap.Logger) error {
+func Cleanup(dataDir, cgroupParent string, log *zap.Logger) error {
 	if dataDir == "" || dataDir == "/" {
 		return fmt.Errorf("refusing to clean up data dir %q", dataDir)
 	}
@@ -29,7 +29,7 @@ func Cleanup(dataDir string, log *zap.Logger) error {
 	if err := stopRunningServer(filepath.Join(dataDir, "server.pid"), log); err != nil {
 		return err
 	}
-	if err := removeContainers(dataDir, log); err != nil {
+	if err := removeContainers(dataDir, cgroupParent, log); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(dataDir)
@@ -50,11 +50,11 @@ func Cleanup(dataDir string, log *zap.Logger) error {
 
 // removeContainers kills and removes the containers and pod sandboxes the node's
 // agent left running (they outlive the server by design).
-func removeContainers(dataDir string, log *zap.Logger) error {
+func removeContainers(dataDir, cgroupParent string, log *zap.Logger) error {
 	if _, err := os.Stat(filepath.Join(dataDir, "containers")); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	drv, err := containerdriver.New(containerdriver.Config{DataDir: dataDir, Logger: log})
+	drv, err := containerdriver.New(containerdriver.Config{DataDir: dataDir, CgroupParent: cgroupParent, Logger: log})
 	if err != nil {
 		return fmt.Errorf("open the container runtime to clean it up: %w", err)
 	}

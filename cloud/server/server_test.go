@@ -287,7 +287,7 @@ func TestCleanupRemovesState(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := Cleanup(dir, nil); err != nil {
+	if err := Cleanup(dir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {

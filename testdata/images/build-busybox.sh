@@ -16,7 +16,8 @@ trap 'rm -rf "$work"' EXIT
 
 # The root filesystem: the static busybox and a link for each applet it has.
 root=$work/rootfs
-mkdir -p "$root"/{bin,etc,tmp,root} && chmod 1777 "$root/tmp"
+mkdir -p "$root"/{bin,etc,tmp,root,var/www} && chmod 1777 "$root/tmp"
+echo "hello from cloudbox" >"$root/var/www/index.html"
 cp /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list); do
   [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"

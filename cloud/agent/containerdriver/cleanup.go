@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -34,5 +35,20 @@ func (d *Driver) RemoveAll(ctx context.Context, dataDir string) error {
 			errs = append(errs, err)
 		}
 	}
+	removeCgroupParent(d.cgroupParent)
 	return errors.Join(errs...)
+}
+
+// removeCgroupParent removes the (now empty) parent cgroup from every hierarchy, so
+// the uninstall leaves the host's cgroup tree as it was.
+func removeCgroupParent(parent string) {
+	parent = strings.Trim(parent, "/")
+	if parent == "" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", parent))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", parent), filepath.Join("/sys/fs/cgroup/unified", parent))
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
 }

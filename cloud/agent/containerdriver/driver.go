@@ -42,6 +42,8 @@ type Driver struct {
 	ctrs   *container.Manager
 	log    *zap.Logger
 
+	cgroupParent string
+
 	mu    sync.Mutex
 	holds map[string]func() // task ID → release of its image, so prune keeps it
 }
@@ -68,7 +70,7 @@ func New(cfg Config) (*Driver, error) {
 		images.Close()
 		return nil, err
 	}
-	return &Driver{images: images, ctrs: ctrs, log: cfg.Logger, holds: map[string]func(){}}, nil
+	return &Driver{images: images, ctrs: ctrs, log: cfg.Logger, cgroupParent: cfg.CgroupParent, holds: map[string]func(){}}, nil
 }
 
 // Images is the driver's image store (for the image commands).
