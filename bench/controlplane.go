@@ -115,9 +115,10 @@ func (s *server) stop() {
 
 // startServer runs `cloudbox server` on a free loopback port and returns once
 // /readyz answers, with the time that took.
-func startServer(ctx context.Context, bin, dataDir string) (*server, time.Duration, error) {
+func startServer(ctx context.Context, bin, dataDir string, extra ...string) (*server, time.Duration, error) {
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, bin, "--log-level", "warn", "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--node-name", "bench-node")
+	args := append([]string{"--log-level", "warn", "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--node-name", "bench-node"}, extra...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, 0, err
