@@ -73,30 +73,38 @@ func applyOne(ctx context.Context, cl *client.Client, obj api.Object, defaultNS 
 		}
 		return "created", nil
 	}
-	cur, err := cl.Get(ctx, k, m.Namespace, m.Name)
-	if client.IsNotFound(err) {
-		if _, err := cl.Create(ctx, obj); err != nil {
+	api.Default(obj)
+	// Status writes by the agent move the resourceVersion under us: on a conflict,
+	// read again and recompute.
+	for attempt := 0; ; attempt++ {
+		cur, err := cl.Get(ctx, k, m.Namespace, m.Name)
+		if client.IsNotFound(err) {
+			if _, err := cl.Create(ctx, obj); err != nil {
+				return "", err
+			}
+			return "created", nil
+		}
+		if err != nil {
 			return "", err
 		}
-		return "created", nil
+		next := api.DeepCopy(cur)
+		nm, cm := next.GetObjectMeta(), cur.GetObjectMeta()
+		nm.Labels, nm.Annotations = m.Labels, m.Annotations
+		copySpec(obj, next)
+		keepServerSetFields(cur, next)
+		if reflect.DeepEqual(nm.Labels, cm.Labels) && reflect.DeepEqual(nm.Annotations, cm.Annotations) &&
+			reflect.DeepEqual(specOf(next), specOf(cur)) {
+			return "unchanged", nil
+		}
+		_, err = cl.Update(ctx, next)
+		if client.IsConflict(err) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return "configured", nil
 	}
-	if err != nil {
-		return "", err
-	}
-	api.Default(obj)
-	next := api.DeepCopy(cur)
-	nm, cm := next.GetObjectMeta(), cur.GetObjectMeta()
-	nm.Labels, nm.Annotations = m.Labels, m.Annotations
-	copySpec(obj, next)
-	keepServerSetFields(cur, next)
-	if reflect.DeepEqual(nm.Labels, cm.Labels) && reflect.DeepEqual(nm.Annotations, cm.Annotations) &&
-		reflect.DeepEqual(specOf(next), specOf(cur)) {
-		return "unchanged", nil
-	}
-	if _, err := cl.Update(ctx, next); err != nil {
-		return "", err
-	}
-	return "configured", nil
 }
 
 // specOf and copySpec reach the Spec field every kind has (some kinds, like

@@ -130,6 +130,9 @@ func (w *podWorker) load() {
 		}
 	}
 	for _, h := range strays {
+		if w.ctx.Err() != nil {
+			break
+		}
 		if st, err := d.Inspect(w.ctx, h.ID); err == nil && st.State != TaskExited {
 			_ = d.Recover(w.ctx, h)
 			w.stopTask(w.ctx, nil, nil, h.ID, orphanGrace, false)
@@ -182,6 +185,9 @@ func (w *podWorker) load() {
 		}
 	}
 
+	if w.ctx.Err() != nil {
+		return // the agent is stopping; what was found is not saved
+	}
 	if p != nil {
 		w.initDoneFromStatus(p)
 		if p.IsTerminal() {
@@ -228,11 +234,14 @@ func (w *podWorker) reattach(c *container, known, supervise bool) (startProbes f
 				zap.Int32("exit_code", cr.Terminated.ExitCode), zap.String("reason", cr.Terminated.Reason))
 		}
 	}()
-	if !known {
+	st, err := d.Inspect(w.ctx, h.ID)
+	if w.ctx.Err() != nil {
+		return nil // the agent is stopping: conclude nothing
+	}
+	if err != nil && !known {
 		cr.Terminated = w.termination(h, &ExitResult{Err: errors.New("the task was not found when the agent restarted")})
 		return nil
 	}
-	st, err := d.Inspect(w.ctx, h.ID)
 	if err == nil && st.State == TaskExited {
 		res := st.Exit
 		if res == nil {
@@ -242,7 +251,15 @@ func (w *podWorker) reattach(c *container, known, supervise bool) (startProbes f
 		return nil
 	}
 	if err := d.Recover(w.ctx, h); err != nil {
-		// A task the agent cannot supervise is stopped rather than left unwatched.
+		if w.ctx.Err() != nil {
+			return nil
+		}
+		if !known {
+			cr.Terminated = w.termination(h, &ExitResult{Err: fmt.Errorf("the task was not found when the agent restarted: %w", err)})
+			return nil
+		}
+		// A task the agent cannot supervise is stopped rather than left unwatched,
+		// since the restart policy would otherwise start a second one beside it.
 		w.log.Warn("recovering task failed; stopping it", zap.String("task", h.ID), zap.Error(err))
 		w.stopTask(w.ctx, nil, nil, h.ID, orphanGrace, false)
 		cr.Terminated = w.termination(h, &ExitResult{Err: fmt.Errorf("recovering the task after an agent restart failed: %w", err)})

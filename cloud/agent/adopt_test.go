@@ -45,7 +45,11 @@ func TestRestartedAgentAdoptsRunningTasks(t *testing.T) {
 		t.Errorf("logs through the new agent: %q %v", logs.String(), err)
 	}
 
-	// The new agent supervises the adopted task: its exit is seen and it restarts.
+	// The new agent supervises the adopted task: its probes decide readiness, its
+	// exit is seen and it restarts.
+	c["ready"].Store(1)
+	h.stepUntil("keep", condIs(api.PodReady, api.ConditionFalse))
+	c["ready"].Store(0)
 	h.drv.exitTask(t, id, 1, false)
 	got = h.waitPod("keep", runningAt("app", 1))
 	if lt := status(got, "app").LastTerminationState.Terminated; lt == nil || lt.ExitCode != 1 {

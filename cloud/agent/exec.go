@@ -36,7 +36,7 @@ func (a *Agent) Exec(ctx context.Context, namespace, pod, container string, opts
 		return -1, err
 	}
 	if !running {
-		return -1, fmt.Errorf("container %q of pod %s/%s is not running: %w", container, namespace, pod, ErrInvalid)
+		return -1, fmt.Errorf("container %q of pod %s/%s is not running (its last task %s ended): %w", container, namespace, pod, id, ErrInvalid)
 	}
 	return a.cfg.Driver.Exec(ctx, id, opts)
 }

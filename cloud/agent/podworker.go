@@ -161,6 +161,9 @@ func (w *podWorker) run() {
 	defer stopWriter()
 	w.a.spawn(func() { w.writer.run(wctx) })
 
+	if w.ctx.Err() != nil {
+		return
+	}
 	w.load()
 	clk := w.a.cfg.Clock
 	var timer Timer

@@ -247,10 +247,10 @@ func (w *podWorker) startRunningProbes(ctx context.Context, p *api.Pod, c *api.C
 }
 
 // probeLoop runs one probe of one task: after initialDelaySeconds, every
-// periodSeconds, each try bounded by timeoutSeconds. A result is posted to the worker
-// when successThreshold successes or failureThreshold failures in a row change it.
-// Startup stops once decided; liveness stops at its failure, since the task is then
-// killed and a new task gets new probes.
+// periodSeconds, each try bounded by timeoutSeconds. Once successThreshold successes
+// or failureThreshold failures in a row decide a result, it is posted to the worker
+// if it is the first or differs from the last. Startup stops once decided; liveness
+// stops at its failure, since the task is then killed and a new task gets new probes.
 func (w *podWorker) probeLoop(ctx context.Context, kind probeKind, name, taskID string, pr *api.Probe, t probeTarget) {
 	clk := w.a.cfg.Clock
 	if !sleep(clk, time.Duration(pr.InitialDelaySeconds)*time.Second, ctx.Done()) {
@@ -258,11 +258,15 @@ func (w *podWorker) probeLoop(ctx context.Context, kind probeKind, name, taskID 
 	}
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
 	timeout := time.Duration(max(pr.TimeoutSeconds, 1)) * time.Second
-	success, failure := int32(max(pr.SuccessThreshold, 1)), int32(max(pr.FailureThreshold, 1))
-	// The result the worker knows: liveness passes until proven otherwise; readiness
-	// and startup fail until proven otherwise (the kubelet's initial values).
-	result := kind == probeLiveness
+	success, failure := max(pr.SuccessThreshold, 1), max(pr.FailureThreshold, 1)
 	var okRun, failRun int32
+	var posted *bool
+	decide := func(ok bool, msg string) {
+		if posted == nil || *posted != ok {
+			posted = &ok
+			w.post(probeResult{container: name, taskID: taskID, kind: kind, ok: ok, msg: msg})
+		}
+	}
 	for {
 		err := w.runAction(ctx, &pr.Handler, taskID, t, timeout)
 		if ctx.Err() != nil {
@@ -275,15 +279,13 @@ func (w *podWorker) probeLoop(ctx context.Context, kind probeKind, name, taskID 
 			w.log.Debug("probe failed", zap.String("container", name), zap.Stringer("probe", kind), zap.Error(err))
 		}
 		switch {
-		case err == nil && okRun >= success && (!result || kind == probeStartup):
-			result = true
-			w.post(probeResult{container: name, taskID: taskID, kind: kind, ok: true})
+		case err == nil && okRun >= success:
+			decide(true, "")
 			if kind == probeStartup {
 				return
 			}
-		case err != nil && failRun >= failure && (result || kind != probeReadiness):
-			result = false
-			w.post(probeResult{container: name, taskID: taskID, kind: kind, ok: false, msg: err.Error()})
+		case err != nil && failRun >= failure:
+			decide(false, err.Error())
 			if kind != probeReadiness {
 				return
 			}

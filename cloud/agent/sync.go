@@ -362,6 +362,8 @@ func (w *podWorker) onProbe(r probeResult) {
 			c.stopProbes = func() { prev(); cancel() }
 			w.startRunningProbes(pctx, w.pod, spec, r.taskID)
 		}
+	case r.ok:
+		// Liveness passing: nothing to do.
 	default:
 		w.log.Info("probe failed; restarting the container", zap.String("container", c.name), zap.Stringer("probe", r.kind), zap.String("message", r.msg))
 		w.kill(c, fmt.Sprintf("Container %s failed %s probe, will be restarted: %s", c.name, r.kind, r.msg))
