@@ -44,6 +44,7 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: 10 * time.Second, Usage: "how often the node agent heartbeats"},
 			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "a registry HOST:PORT that may be reached over plain HTTP (repeatable)"},
 			&cli.StringSliceFlag{Name: "registry-mirror", Usage: "REGISTRY=URL: pull REGISTRY's images through a mirror, e.g. docker.io=http://127.0.0.1:5000 (repeatable)"},
+			&cli.StringFlag{Name: "registry-config", Usage: "registry credentials in Docker's config.json format (what 'docker login' writes)"},
 			&cli.StringFlag{Name: "cgroup-parent", Value: "/cloudbox", Usage: "the cgroup every pod goes under"},
 			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
 		},
@@ -68,6 +69,10 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	auth, err := loadRegistryAuth(c.String("registry-config"))
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Role:                   c.String("role"),
 		DataDir:                c.String("data-dir"),
@@ -82,6 +87,7 @@ func runServer(c *cli.Context) error {
 		HeartbeatInterval:      c.Duration("heartbeat-interval"),
 		InsecureRegistries:     c.StringSlice("insecure-registry"),
 		RegistryMirrors:        mirrors,
+		RegistryAuth:           auth,
 		CgroupParent:           c.String("cgroup-parent"),
 		Version:                VersionInfo(),
 		Logger:                 log,

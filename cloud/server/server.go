@@ -74,6 +74,8 @@ type Config struct {
 	// RegistryMirrors maps a registry to a mirror URL ("docker.io" →
 	// "http://127.0.0.1:5000"), so that offline sites pull through their own.
 	RegistryMirrors map[string]string
+	// RegistryAuth holds credentials per registry host for basic auth.
+	RegistryAuth map[string]image.Credentials
 	// CgroupParent is the cgroup every pod goes under. If empty, "/cloudbox".
 	CgroupParent string
 }
@@ -330,7 +332,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	}
 	drv, err := containerdriver.New(containerdriver.Config{
 		DataDir:      s.cfg.DataDir,
-		Images:       image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors},
+		Images:       image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors, Auth: s.cfg.RegistryAuth},
 		CgroupParent: s.cfg.CgroupParent,
 		Logger:       s.log,
 	})
