@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
 
 // The agent's state directory:
@@ -123,38 +124,8 @@ func (a *Agent) removePodDir(uid string) error {
 	return os.RemoveAll(a.podDir(uid))
 }
 
-// writeFileAtomic replaces path with data through a temporary file in the same
-// directory, synced before and after the rename.
+// writeFileAtomic replaces path with data, so a crash leaves the old record or the
+// new one.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(path, data, mode)
 }

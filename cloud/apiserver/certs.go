@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
 
 // Certs is the cluster's certificate authority and the API server's serving
@@ -91,30 +93,9 @@ func writePair(certPath string, cert []byte, keyPath string, key []byte) error {
 	return writeFileAtomic(certPath, cert, 0o644)
 }
 
-// writeFileAtomic writes through a temporary file and a rename, so a crash leaves
-// either the old file or the new one.
+// writeFileAtomic writes so that a crash leaves the old file or the new one.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 func newKey() (*ecdsa.PrivateKey, []byte, error) {

@@ -106,20 +106,27 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, rt *route) error
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
+	copyFlushing(w, br)
+	return nil
+}
+
+// copyFlushing copies an agent's answer to the client as it comes, flushing each
+// piece so a followed log or a pull's progress is not held in a buffer.
+func copyFlushing(w http.ResponseWriter, r io.Reader) {
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := br.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil
+				return
 			}
 			if flusher != nil {
 				flusher.Flush()
 			}
 		}
 		if err != nil {
-			return nil
+			return
 		}
 	}
 }
@@ -206,18 +213,6 @@ func (s *Server) nodeImages(w http.ResponseWriter, r *http.Request, rt *route) e
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := br.Read(buf)
-		if n > 0 {
-			_, _ = w.Write(buf[:n])
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
-		if err != nil {
-			return nil
-		}
-	}
+	copyFlushing(w, br)
+	return nil
 }

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
 
 // indexVersion is bumped when the index's shape changes incompatibly; loadIndex refuses
@@ -84,28 +85,7 @@ func saveIndex(p string, images map[string]*Image) error {
 // writeFileAtomic writes data to a temporary file beside p, syncs it, renames it over p and
 // syncs the directory, so p is never seen half written.
 func writeFileAtomic(p string, data []byte) error {
-	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.WriteFile(p, data, 0o644)
 }
 
 func syncDir(dir string) error {
