@@ -45,7 +45,7 @@ or the server's DATA_DIR/admin.config (default /var/lib/cloudbox/admin.config).`
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
 		},
 		EnableBashCompletion: true,
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			serverCommand(),
 			applyCommand(),
 			getCommand(),
@@ -58,9 +58,16 @@ or the server's DATA_DIR/admin.config (default /var/lib/cloudbox/admin.config).`
 			adminCommand(),
 			benchCommand(),
 			versionCommand(),
-		},
+		}, registeredCommands...),
 	}
 }
+
+// registeredCommands are added by files of their own through registerCommand, so a
+// new command does not touch this list.
+var registeredCommands []*cli.Command
+
+// registerCommand adds a top-level command; call it from an init function.
+func registerCommand(c *cli.Command) { registeredCommands = append(registeredCommands, c) }
 
 func versionCommand() *cli.Command {
 	return &cli.Command{

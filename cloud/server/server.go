@@ -299,6 +299,7 @@ func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn 
 	goFn(func() { pods.Run(ctx) })
 	goFn(func() { sched.Run(ctx) })
 	goFn(func() { lifecycle.Run(ctx) })
+	controller.StartAll(ctx, cl, s.log, goFn)
 	return []*client.Informer{nodes, pods}, nil
 }
 
