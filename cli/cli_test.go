@@ -242,3 +242,22 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretsAreSealedAndKeysRotate(t *testing.T) {
+	c := startCluster(t)
+	c.must("apply", "-f", writeFile(t, "s.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: open-sesame-42}\n"))
+	if out := c.must("admin", "rotate-encryption-key"); !strings.Contains(out, "sealed with key k2 (1 re-sealed)") {
+		t.Fatalf("rotate: %s", out)
+	}
+	var s api.Secret
+	if err := json.Unmarshal([]byte(c.must("get", "secret", "db", "-o", "json")), &s); err != nil || string(s.Data["password"]) != "open-sesame-42" {
+		t.Fatalf("secret after rotation: %v %+v", err, s.Data)
+	}
+	raw, err := os.ReadFile(filepath.Join(c.dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("b3Blbi1zZXNhbWUtNDI=")) || bytes.Contains(raw, []byte("open-sesame-42")) {
+		t.Fatal("the store file holds the secret in the clear")
+	}
+}

@@ -35,6 +35,10 @@ type Options struct {
 	EventHistory int
 	// Logger receives the store's logs, under the name "store". Nil means no logs.
 	Logger *zap.Logger
+	// Sealer, if not nil, encrypts what is written to disk for the resources it
+	// chooses (secrets), in the objects and in the event log alike. Watchers and
+	// readers get plaintext.
+	Sealer Sealer
 
 	// ringSize is how many recent events are kept in memory for watchers; zero means
 	// defaultRingSize. Tests shrink it to make watchers read the log on disk.
@@ -76,6 +80,8 @@ type Bolt struct {
 	// closing is closed by Close to stop the watchers; watchers tracks them.
 	closing  chan struct{}
 	watchers sync.WaitGroup
+
+	sealer Sealer
 
 	// rev and compacted belong to the writer goroutine once Open returns.
 	rev       uint64
@@ -123,6 +129,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 	b := &Bolt{
 		db:         db,
 		log:        log,
+		sealer:     sealerOrNone(opts.Sealer),
 		history:    uint64(opts.EventHistory),
 		hub:        newHub(opts.ringSize, rev, compacted),
 		queue:      make(chan *writeOp, maxBatch),

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -57,11 +58,19 @@ type eventRecord struct {
 	Type     EventType       `json:"type"`
 	Resource string          `json:"resource"`
 	Key      string          `json:"key"`
-	Object   json.RawMessage `json:"object"`
+	Object   json.RawMessage `json:"object,omitempty"`
+	// Sealed holds the object instead when a Sealer encrypted it (not JSON).
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 func encodeEvent(ev Event) ([]byte, error) {
-	return json.Marshal(eventRecord{Type: ev.Type, Resource: ev.Resource, Key: ev.Key, Object: ev.Object})
+	rec := eventRecord{Type: ev.Type, Resource: ev.Resource, Key: ev.Key}
+	if bytes.HasPrefix(ev.Object, sealedPrefix) {
+		rec.Sealed = ev.Object
+	} else {
+		rec.Object = ev.Object
+	}
+	return json.Marshal(rec)
 }
 
 // decodeEvent reads a stored event. The result owns its bytes, so it outlives the
@@ -71,7 +80,11 @@ func decodeEvent(rev uint64, v []byte) (Event, error) {
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return Event{}, fmt.Errorf("event %d: %w", rev, err)
 	}
-	return Event{Type: rec.Type, Revision: rev, Resource: rec.Resource, Key: rec.Key, Object: rec.Object}, nil
+	obj := []byte(rec.Object)
+	if rec.Sealed != nil {
+		obj = rec.Sealed
+	}
+	return Event{Type: rec.Type, Revision: rev, Resource: rec.Resource, Key: rec.Key, Object: obj}, nil
 }
 
 // revKey is the events bucket key of a revision.

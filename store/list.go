@@ -71,7 +71,11 @@ func (b *Bolt) List(ctx context.Context, k *api.KindInfo, opts ListOptions) (*Li
 				res.Continue = encodeContinue(after)
 				return nil
 			}
-			obj, err := decode(k, v)
+			plain, err := b.sealer.Open(k.Resource, v)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", k.Resource, key, err)
+			}
+			obj, err := decode(k, plain)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", k.Resource, key, err)
 			}

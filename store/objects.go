@@ -75,6 +75,9 @@ func (b *Bolt) Get(ctx context.Context, k *api.KindInfo, namespace, name string)
 		if v == nil {
 			return fmt.Errorf("%s %s: %w", k.Resource, key, ErrNotFound)
 		}
+		if v, err = b.sealer.Open(k.Resource, v); err != nil {
+			return err
+		}
 		obj, err = decode(k, v)
 		return err
 	})
@@ -184,7 +187,10 @@ func (b *Bolt) update(ctx context.Context, k *api.KindInfo, cp api.Object, rv st
 	uid, generation := m.UID, m.Generation
 
 	return b.write(ctx, func(w *writeTx) (api.Object, error) {
-		old := w.get(k, key)
+		old, err := w.getObject(k, key)
+		if err != nil {
+			return nil, err
+		}
 		if old == nil {
 			return nil, fmt.Errorf("%s %s: %w", k.Resource, key, ErrNotFound)
 		}
@@ -258,7 +264,10 @@ func (b *Bolt) Delete(ctx context.Context, k *api.KindInfo, namespace, name, res
 		return nil, err
 	}
 	return b.write(ctx, func(w *writeTx) (api.Object, error) {
-		old := w.get(k, key)
+		old, err := w.getObject(k, key)
+		if err != nil {
+			return nil, err
+		}
 		if old == nil {
 			return nil, fmt.Errorf("%s %s: %w", k.Resource, key, ErrNotFound)
 		}

@@ -240,6 +240,9 @@ func (b *Bolt) readLog(pos uint64, f watchFilter, out []Event) ([]Event, uint64,
 			if err != nil {
 				return err
 			}
+			if ev.Object, err = b.sealer.Open(ev.Resource, ev.Object); err != nil {
+				return err
+			}
 			if ev.Revision != next+1 {
 				return fmt.Errorf("%w: event log jumps from revision %d to %d", errCorrupt, next, ev.Revision)
 			}

@@ -138,7 +138,7 @@ func (b *Bolt) tryCommit(ops []*writeOp) (int, error) {
 		b.answerAll(ops, fmt.Errorf("store: begin: %w", err))
 		return -1, nil
 	}
-	w := &writeTx{tx: tx, rev: b.rev}
+	w := &writeTx{tx: tx, rev: b.rev, sealer: b.sealer}
 	results := make([]writeResult, len(ops))
 	for i, op := range ops {
 		w.touched = false
@@ -195,7 +195,8 @@ func (b *Bolt) answerAll(ops []*writeOp, err error) {
 
 // writeTx is the writer's view of a batch transaction.
 type writeTx struct {
-	tx *bbolt.Tx
+	tx     *bbolt.Tx
+	sealer Sealer
 	// rev is the revision of the batch's last write so far.
 	rev uint64
 	// events are the batch's events, in revision order, to publish after the commit.
@@ -204,7 +205,8 @@ type writeTx struct {
 	touched bool
 }
 
-// get returns the stored JSON under key, or nil. The bytes are valid only during the
+// get returns the stored bytes under key (sealed, for a sealed resource), or nil;
+// enough to tell whether the key exists. The bytes are valid only during the
 // transaction.
 func (w *writeTx) get(k *api.KindInfo, key string) []byte {
 	kb := kindBucket(w.tx, k)
@@ -212,6 +214,15 @@ func (w *writeTx) get(k *api.KindInfo, key string) []byte {
 		return nil
 	}
 	return kb.Get([]byte(key))
+}
+
+// getObject returns the object's JSON under key, opened, or nil.
+func (w *writeTx) getObject(k *api.KindInfo, key string) ([]byte, error) {
+	v := w.get(k, key)
+	if v == nil {
+		return nil, nil
+	}
+	return w.sealer.Open(k.Resource, v)
 }
 
 // record is the one way a write changes the store: it takes the next revision, stamps
@@ -226,7 +237,12 @@ func (w *writeTx) record(k *api.KindInfo, key string, typ EventType, obj api.Obj
 		return err
 	}
 	ev := Event{Type: typ, Revision: rev, Resource: k.Resource, Key: key, Object: data}
-	rec, err := encodeEvent(ev)
+	stored, err := w.sealer.Seal(k.Resource, data)
+	if err != nil {
+		return fmt.Errorf("seal %s %s: %w", k.Resource, key, err)
+	}
+	// The log on disk holds what the bucket holds; watchers get the plaintext ev.
+	rec, err := encodeEvent(Event{Type: typ, Revision: rev, Resource: k.Resource, Key: key, Object: stored})
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
@@ -239,7 +255,7 @@ func (w *writeTx) record(k *api.KindInfo, key string, typ EventType, obj api.Obj
 	if typ == Deleted {
 		err = kb.Delete([]byte(key))
 	} else {
-		err = kb.Put([]byte(key), data)
+		err = kb.Put([]byte(key), stored)
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", k.Resource, key, err)

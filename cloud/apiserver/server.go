@@ -34,6 +34,9 @@ type Config struct {
 	// TunnelWait is how long a logs or exec request waits for the node's agent to
 	// connect. If zero, 5 s.
 	TunnelWait time.Duration
+	// KeyRing seals secrets at rest; /admin/rotate-encryption-key rotates it. May
+	// be nil.
+	KeyRing *store.KeyRing
 	// Version is reported at /version.
 	Version map[string]string
 	// Logger may be nil.
@@ -82,6 +85,7 @@ func New(cfg Config) *Server {
 		writeJSON(w, http.StatusOK, cfg.Version)
 	})))
 	s.mux.Handle("/admin/backup", s.authenticated(http.HandlerFunc(s.serveBackup)))
+	s.mux.Handle("/admin/rotate-encryption-key", s.authenticated(http.HandlerFunc(s.serveRotateKey)))
 	s.mux.Handle("/api/", s.authenticated(http.HandlerFunc(s.serveResource)))
 	s.mux.Handle("/apis/", s.authenticated(http.HandlerFunc(s.serveResource)))
 	return s

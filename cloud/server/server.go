@@ -167,7 +167,13 @@ func (s *Server) pidFile() string { return filepath.Join(s.cfg.DataDir, "server.
 
 func (s *Server) runMaster(ctx context.Context) error {
 	dir := s.cfg.DataDir
-	st, err := store.Open(filepath.Join(dir, "state.db"), store.Options{Logger: s.log.Named("store")})
+	// Secrets are sealed at rest with a key of the data dir (rotated by
+	// `cloudbox admin rotate-encryption-key`).
+	keys, err := store.OpenKeyRing(filepath.Join(dir, "encryption-keys.json"), "secrets")
+	if err != nil {
+		return fmt.Errorf("encryption keys: %w", err)
+	}
+	st, err := store.Open(filepath.Join(dir, "state.db"), store.Options{Logger: s.log.Named("store"), Sealer: keys})
 	if err != nil {
 		return err
 	}
@@ -184,7 +190,8 @@ func (s *Server) runMaster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	apiSrv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version, Logger: s.log.Named("apiserver")})
+	apiSrv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version,
+		KeyRing: keys, Logger: s.log.Named("apiserver")})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? use --listen)", s.cfg.Listen, err)
