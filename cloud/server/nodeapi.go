@@ -36,9 +36,16 @@ func (b nodeBackend) Exec(ctx context.Context, req *tunnel.Request, stdio tunnel
 				if !ok {
 					return
 				}
+				// Keep the newest size: drop a stale one still queued.
+				next := agent.TerminalSize{Width: sz[0], Height: sz[1]}
 				select {
-				case resize <- agent.TerminalSize{Width: sz[0], Height: sz[1]}:
+				case resize <- next:
 				default:
+					select {
+					case <-resize:
+					default:
+					}
+					resize <- next
 				}
 			}
 		}

@@ -26,10 +26,26 @@ type ExecSpec struct {
 	Cwd string
 	// User as in Spec.User; "" means the container's user.
 	User string
-	// Stdin feeds the process; nil means /dev/null.
+	// Stdin feeds the process; nil means /dev/null (with TTY: nothing is
+	// typed). Exec does not wait for a pending Read of Stdin: the goroutine
+	// copying Stdin ends when a Read returns after the process has exited.
 	Stdin io.Reader
-	// Stdout and Stderr receive the output; nil discards it.
+	// Stdout and Stderr receive the output; nil discards it. With TTY,
+	// Stdout receives the terminal's output and Stderr is unused.
 	Stdout, Stderr io.Writer
+	// TTY gives the process a new terminal as its stdin, stdout and stderr
+	// and makes it the session leader with that controlling terminal. The
+	// terminal has its default modes (it echoes, and turns "\n" into
+	// "\r\n"), as the caller's own terminal is expected to be raw. The end
+	// of Stdin is not passed on: a terminal's input has no end; send ^D
+	// (EOT) instead. TERM is xterm unless the container's or Env sets it.
+	TTY bool
+	// Resize delivers terminal sizes as (width, height) in characters; only
+	// used with TTY; may be nil. A size already waiting when Exec is called
+	// is the terminal's initial size; each later one is applied as it
+	// arrives (the process gets SIGWINCH). Exec stops receiving when the
+	// process exits; closing Resize is allowed but not needed.
+	Resize <-chan [2]uint16
 }
 
 // outputDrain is how long Exec keeps copying output after the process
@@ -72,6 +88,9 @@ func (m *Manager) Exec(ctx context.Context, id string, es ExecSpec) (int, error)
 		cwd = "/"
 	}
 	env := mergeEnv(rec.Env, es.Env)
+	if es.TTY && !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "TERM=") }) {
+		env = append(env, "TERM=xterm")
+	}
 
 	p := &libcontainer.Process{
 		Args:             es.Args,
@@ -80,6 +99,9 @@ func (m *Manager) Exec(ctx context.Context, id string, es ExecSpec) (int, error)
 		GID:              u.GID,
 		AdditionalGroups: u.Groups,
 		Cwd:              cwd,
+	}
+	if es.TTY {
+		return execTTY(ctx, c, p, es)
 	}
 	// Our own pipes rather than letting os/exec make them: its Wait would
 	// wait for every process holding the write end, background children
@@ -158,33 +180,46 @@ func (m *Manager) Exec(ctx context.Context, id string, es ExecSpec) (int, error)
 		return -1, fmt.Errorf("container %s: exec: %w", id, err)
 	}
 
+	exit, ctxErr := waitExec(ctx, p)
+	drained := make(chan struct{})
+	go func() { copies.Wait(); close(drained) }()
+	drainOutput(drained, func() {
+		for _, r := range closeR {
+			r.Close()
+		}
+	})
+	return exit.Code, ctxErr
+}
+
+// waitExec waits for an exec'd process, killing it when ctx is done (and
+// then returning ctx's error with its exit status).
+func waitExec(ctx context.Context, p *libcontainer.Process) (ExitStatus, error) {
 	waited := make(chan ExitStatus, 1)
 	go func() {
 		ps, _ := p.Wait()
 		waited <- exitFromProcessState(ps)
 	}()
-	var (
-		exit   ExitStatus
-		ctxErr error
-	)
 	select {
-	case exit = <-waited:
+	case exit := <-waited:
+		return exit, nil
 	case <-ctx.Done():
-		ctxErr = ctx.Err()
 		_ = p.Signal(unix.SIGKILL)
-		exit = <-waited
+		return <-waited, ctx.Err()
 	}
-	drained := make(chan struct{})
-	go func() { copies.Wait(); close(drained) }()
+}
+
+// drainOutput waits, once the process has exited, for the output copiers
+// to close drained; after outputDrain it calls abort, which must make them
+// finish, and waits again.
+func drainOutput(drained <-chan struct{}, abort func()) {
+	t := time.NewTimer(outputDrain)
+	defer t.Stop()
 	select {
 	case <-drained:
-	case <-time.After(outputDrain):
-		for _, r := range closeR {
-			r.Close()
-		}
+	case <-t.C:
+		abort()
 		<-drained
 	}
-	return exit.Code, ctxErr
 }
 
 // mergeEnv appends extra to base, replacing entries of base with the same

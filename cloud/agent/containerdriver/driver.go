@@ -249,10 +249,42 @@ func (d *Driver) Inspect(ctx context.Context, id string) (*agent.TaskStatus, err
 	return ts, nil
 }
 
-// Exec runs a command in the container. A terminal is not given yet (the runtime
-// has no pty support), so with TTY the command runs with plain pipes.
+// Exec runs a command in the container, with a terminal if opts.TTY.
 func (d *Driver) Exec(ctx context.Context, id string, opts agent.ExecOptions) (int, error) {
-	return d.ctrs.Exec(ctx, id, container.ExecSpec{Args: opts.Command, Env: opts.Env, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
+	es := container.ExecSpec{Args: opts.Command, Env: opts.Env, TTY: opts.TTY, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr}
+	if opts.TTY && opts.Resize != nil {
+		resize := make(chan [2]uint16, 1)
+		// A size already waiting is passed on before the exec starts, so that
+		// it becomes the terminal's initial size rather than a resize.
+		select {
+		case sz, ok := <-opts.Resize:
+			if ok {
+				resize <- [2]uint16{sz.Width, sz.Height}
+			}
+		default:
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case sz, ok := <-opts.Resize:
+					if !ok {
+						return
+					}
+					select {
+					case resize <- [2]uint16{sz.Width, sz.Height}:
+					case <-done:
+						return
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+		es.Resize = resize
+	}
+	return d.ctrs.Exec(ctx, id, es)
 }
 
 // Logs copies the container's log; Tail applies to a log that is not followed.
