@@ -19,13 +19,15 @@ func deleteCommand() *cli.Command {
 		Description: `   cloudbox delete pod web
    cloudbox delete pod/web pod/db
    cloudbox delete -f web.yaml
-   cloudbox delete pods -l app=web       # every pod the selector matches`,
+   cloudbox delete pods -l app=web       # every pod the selector matches
+   cloudbox delete deploy/web --cascade=orphan   # keep its ReplicaSets and pods`,
 		Flags: append(namespaceFlags(),
 			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "delete the objects in these manifests"},
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "delete every object the label selector matches"},
 			&cli.BoolFlag{Name: "ignore-not-found", Usage: "do not fail when an object does not exist"},
 			&cli.Int64Flag{Name: "grace-period", Value: -1, Usage: "seconds a pod has to stop (default: its terminationGracePeriodSeconds)"},
 			&cli.BoolFlag{Name: "force", Usage: "remove pods at once, without waiting for their node to stop them (same as --grace-period 0)"},
+			&cli.StringFlag{Name: "cascade", Value: "background", Usage: "what becomes of the objects this one owns: background (deleted after it), orphan (kept, without the owner reference) or foreground (as background)"},
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "wait until the objects are gone"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long --wait waits"},
 		),
@@ -99,10 +101,21 @@ func runDelete(c *cli.Context) error {
 		zero := int64(0)
 		grace = &zero
 	}
+	var policy string
+	switch c.String("cascade") {
+	case "background", "true", "":
+		policy = api.PropagationBackground
+	case "orphan", "false":
+		policy = api.PropagationOrphan
+	case "foreground":
+		policy = api.PropagationForeground
+	default:
+		return fmt.Errorf("--cascade must be background, orphan or foreground, not %q", c.String("cascade"))
+	}
 	failed := 0
 	var terminating []api.Object
 	for _, d := range todo {
-		last, err := cl.DeleteWithGrace(c.Context, d.kind, d.namespace, d.name, grace)
+		last, err := cl.DeleteWithOptions(c.Context, d.kind, d.namespace, d.name, client.DeleteOptions{GracePeriodSeconds: grace, PropagationPolicy: policy})
 		if client.IsNotFound(err) && c.Bool("ignore-not-found") {
 			continue
 		}

@@ -57,6 +57,7 @@ func describeCommand() *cli.Command {
 					}
 					first = false
 					describe(c.App.Writer, o)
+					describeEvents(c.Context, c.App.Writer, cl, o)
 				}
 			}
 			return nil
@@ -83,6 +84,8 @@ func describe(w io.Writer, o api.Object) {
 		describeNode(w, v)
 	case *api.Namespace:
 		field(w, "Status", v.Status.Phase)
+	case *api.Deployment:
+		describeDeployment(w, v)
 	default:
 		b, _ := yaml.Marshal(o)
 		fmt.Fprintf(w, "Object:\n%s", indent(string(b), "  "))

@@ -130,6 +130,9 @@ func (t *tablePrinter) flush() { _ = t.tw.Flush() }
 
 // sortObjects orders by namespace, then name, as kubectl shows lists.
 func sortObjects(objs []api.Object) {
+	if sortEvents(objs) {
+		return
+	}
 	sort.Slice(objs, func(i, j int) bool {
 		a, b := objs[i].GetObjectMeta(), objs[j].GetObjectMeta()
 		if a.Namespace != b.Namespace {

@@ -189,14 +189,14 @@ func TestConfigMapAndSecretVolumes(t *testing.T) {
 	}
 }
 
-func TestUnsupportedVolumeKeepsThePodCreating(t *testing.T) {
+func TestMissingClaimKeepsThePodCreating(t *testing.T) {
 	h := newHarness(t)
 	h.startAgent()
 	pod := h.newPod("pvc", ctr("app"))
 	pod.Spec.Volumes = []api.Volume{{Name: "data", PersistentVolumeClaim: &api.PersistentVolumeSource{ClaimName: "db"}}}
 	h.createPod(pod)
 	got := h.waitPod("pvc", func(p *api.Pod) bool { return p.Status.Reason == "FailedMount" })
-	if !strings.Contains(got.Status.Message, `volume "data": persistentVolumeClaim "db": persistent volume claims are not supported yet`) ||
+	if !strings.Contains(got.Status.Message, `volume "data": persistentvolumeclaim "db" not found`) ||
 		got.Status.Phase != api.PodPending {
 		t.Errorf("status: %s %q %q", got.Status.Phase, got.Status.Reason, got.Status.Message)
 	}

@@ -1,12 +1,17 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 // Volumes live in StateDir/pods/<uid>/volumes/<name>, except hostPath, which is the
@@ -103,7 +108,7 @@ func (a *Agent) setupVolume(p *api.Pod, v *api.Volume, src *sources) (podVolume,
 		err = project(dir, data, sv.Items, sv.DefaultMode, optional(sv.Optional), "Secret "+p.Namespace+"/"+sv.SecretName)
 		return podVolume{path: dir, within: true, readOnly: true}, err
 	case v.PersistentVolumeClaim != nil:
-		return podVolume{}, &volumeError{fmt.Sprintf("persistentVolumeClaim %q: persistent volume claims are not supported yet", v.PersistentVolumeClaim.ClaimName)}
+		return a.claimVolume(p, v.PersistentVolumeClaim, src)
 	}
 	return podVolume{}, &volumeError{"no volume source"}
 }
@@ -272,6 +277,102 @@ func insideDir(root, p string) error {
 	rel, err := filepath.Rel(r, q)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return fmt.Errorf("resolves to %s, outside the volume", q)
+	}
+	return nil
+}
+
+// claimVolumesDir holds the local volumes that bind persistent volume claims:
+// StateDir/volumes/<namespace>/<claim-uid>. They outlive the pods that use them and
+// go when their claim is deleted (see removeStaleClaimVolumes).
+func (a *Agent) claimVolumesDir() string { return filepath.Join(a.cfg.StateDir, "volumes") }
+
+// claimVolume mounts a pod's persistentVolumeClaim volume. The first node to run a
+// pod using an unbound claim binds it: the claim's annotation AnnotationVolumeNode
+// names the node (written with the claim's resourceVersion as precondition, so two
+// nodes cannot both bind it), then its status says Bound. A claim bound to another
+// node cannot be mounted here; the pod waits in ContainerCreating with the reason.
+func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sources) (podVolume, error) {
+	k, _ := api.LookupKind("persistentvolumeclaims")
+	o, err := s.c.Get(s.ctx, k, p.Namespace, src.ClaimName)
+	if client.IsNotFound(err) {
+		return podVolume{}, &volumeError{fmt.Sprintf("persistentvolumeclaim %q not found", src.ClaimName)}
+	}
+	if err != nil {
+		return podVolume{}, fmt.Errorf("reading persistentvolumeclaim %q: %w", src.ClaimName, err)
+	}
+	claim := o.(*api.PersistentVolumeClaim)
+	if claim.DeletionTimestamp != nil {
+		return podVolume{}, &volumeError{fmt.Sprintf("persistentvolumeclaim %q is being deleted", src.ClaimName)}
+	}
+	if node := claim.BoundNode(); node != "" && node != a.cfg.NodeName {
+		return podVolume{}, &volumeError{fmt.Sprintf("persistentvolumeclaim %q is bound to a local volume on node %s", src.ClaimName, node)}
+	}
+	dir := filepath.Join(a.claimVolumesDir(), p.Namespace, claim.UID)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return podVolume{}, err
+	}
+	if claim.BoundNode() == "" {
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return podVolume{}, err
+		}
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+			"resourceVersion": claim.ResourceVersion,
+			"annotations":     map[string]string{api.AnnotationVolumeNode: a.cfg.NodeName},
+		}})
+		if _, err := s.c.Patch(s.ctx, k, p.Namespace, claim.Name, "", patch); err != nil {
+			return podVolume{}, fmt.Errorf("binding persistentvolumeclaim %q: %w", src.ClaimName, err)
+		}
+		a.log.Info("bound a claim to a local volume", zap.String("claim", claim.Key()), zap.String("dir", dir))
+	}
+	if claim.Status.Phase != api.ClaimBound {
+		capacity := api.ResourceList{}
+		if q, ok := claim.Spec.Resources.Requests[api.ResourceStorage]; ok {
+			capacity[api.ResourceStorage] = q
+		}
+		patch, _ := json.Marshal(map[string]any{"status": map[string]any{
+			"phase": api.ClaimBound, "accessModes": claim.Spec.AccessModes, "capacity": capacity,
+		}})
+		if _, err := s.c.Patch(s.ctx, k, p.Namespace, claim.Name, "status", patch); err != nil {
+			return podVolume{}, fmt.Errorf("marking persistentvolumeclaim %q bound: %w", src.ClaimName, err)
+		}
+	}
+	return podVolume{path: dir, within: true, readOnly: src.ReadOnly}, nil
+}
+
+// removeStaleClaimVolumes deletes the local volumes of claims that no longer exist
+// (a claim re-created under the same name has another UID, so gets a fresh volume).
+// It is meant to run when the agent starts and when it sees a claim deleted.
+func (a *Agent) removeStaleClaimVolumes(ctx context.Context) error {
+	k, _ := api.LookupKind("persistentvolumeclaims")
+	l, err := a.cfg.Client.ListAll(ctx, k, "", client.ListOptions{})
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, o := range l.Items {
+		live[o.GetObjectMeta().Namespace+"/"+o.GetObjectMeta().UID] = true
+	}
+	nss, err := os.ReadDir(a.claimVolumesDir())
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, ns := range nss {
+		uids, err := os.ReadDir(filepath.Join(a.claimVolumesDir(), ns.Name()))
+		if err != nil {
+			return err
+		}
+		for _, u := range uids {
+			if live[ns.Name()+"/"+u.Name()] {
+				continue
+			}
+			a.log.Info("removing the local volume of a deleted claim", zap.String("namespace", ns.Name()), zap.String("uid", u.Name()))
+			if err := os.RemoveAll(filepath.Join(a.claimVolumesDir(), ns.Name(), u.Name())); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
@@ -200,6 +202,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt *route) error
 	if err != nil {
 		return err
 	}
+	if updated, err = s.removeIfFinalized(r.Context(), rt, updated); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, updated)
 	return nil
 }
@@ -297,6 +302,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	if err != nil {
 		return err
 	}
+	if updated, err = s.removeIfFinalized(r.Context(), rt, updated); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, updated)
 	return nil
 }
@@ -335,12 +343,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *route) error
 	if err != nil {
 		return err
 	}
-	var obj api.Object
-	if rt.kind.Resource == "pods" {
-		obj, err = s.deletePod(r, rt, opts)
-	} else {
-		obj, err = s.cfg.Store.Delete(r.Context(), rt.kind, rt.namespace, rt.name, opts.Preconditions.ResourceVersion)
-	}
+	obj, err := s.deleteObject(r.Context(), rt, opts)
 	if err != nil {
 		return err
 	}
@@ -348,11 +351,15 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *route) error
 	return nil
 }
 
-// deleteOptions are Kubernetes's DeleteOptions: a grace period and a precondition,
-// from the body or the query.
+// deleteOptions are Kubernetes's DeleteOptions: a grace period, a propagation policy
+// and a precondition, from the body or the query.
 type deleteOptions struct {
 	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
-	Preconditions      struct {
+	// PropagationPolicy is Background (the default: the garbage collector deletes the
+	// dependents after the owner is gone), Orphan (the dependents lose their owner
+	// reference and stay) or Foreground, which cloudbox treats as Background.
+	PropagationPolicy string `json:"propagationPolicy,omitempty"`
+	Preconditions     struct {
 		ResourceVersion string `json:"resourceVersion"`
 	} `json:"preconditions"`
 }
@@ -364,7 +371,8 @@ func (s *Server) deleteOptions(r *http.Request) (deleteOptions, error) {
 			return opts, badRequest("delete options are not JSON: " + err.Error())
 		}
 	}
-	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" {
+	q := r.URL.Query()
+	if g := q.Get("gracePeriodSeconds"); g != "" {
 		n, err := strconv.ParseInt(g, 10, 64)
 		if err != nil || n < 0 {
 			return opts, badRequest("gracePeriodSeconds must be a non-negative integer")
@@ -374,49 +382,104 @@ func (s *Server) deleteOptions(r *http.Request) (deleteOptions, error) {
 	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
 		return opts, badRequest("gracePeriodSeconds must not be negative")
 	}
+	if p := q.Get("propagationPolicy"); p != "" {
+		opts.PropagationPolicy = p
+	}
+	// Older clients say orphanDependents=true for Orphan.
+	if q.Get("orphanDependents") == "true" && opts.PropagationPolicy == "" {
+		opts.PropagationPolicy = api.PropagationOrphan
+	}
+	switch opts.PropagationPolicy {
+	case "", api.PropagationBackground, api.PropagationForeground, api.PropagationOrphan:
+	default:
+		return opts, badRequest(fmt.Sprintf("propagationPolicy %q must be one of Background, Foreground, Orphan", opts.PropagationPolicy))
+	}
 	return opts, nil
 }
 
-// deletePod deletes gracefully: a pod bound to a node is only marked (deletion
+// deleteObject deletes by the generic finalizer rule: an object with finalizers (or
+// that a delete gives one) is only marked, with a deletion timestamp, and the update
+// that empties its finalizers removes it (see removeIfFinalized). A namespace gets
+// the finalizer "kubernetes", which the namespace controller removes once the
+// namespace is empty; the Orphan policy adds "orphan", which the garbage collector
+// removes once the dependents' owner references are gone.
+//
+// Pods are deleted gracefully besides: a pod bound to a node is only marked (deletion
 // timestamp and grace period) so that its agent can run preStop hooks and stop the
 // containers, and the agent then deletes it with a grace period of 0. A pod no node
-// runs, or a delete with grace 0, is removed at once.
-func (s *Server) deletePod(r *http.Request, rt *route, opts deleteOptions) (api.Object, error) {
+// runs, or a delete with grace 0, is removed at once (finalizers permitting).
+func (s *Server) deleteObject(ctx context.Context, rt *route, opts deleteOptions) (api.Object, error) {
 	for {
-		cur, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+		cur, err := s.cfg.Store.Get(ctx, rt.kind, rt.namespace, rt.name)
 		if err != nil {
 			return nil, err
 		}
-		pod := cur.(*api.Pod)
-		rv := pod.ResourceVersion
+		cm := cur.GetObjectMeta()
+		rv := cm.ResourceVersion
 		if want := opts.Preconditions.ResourceVersion; want != "" && want != rv {
-			return nil, fmt.Errorf("pod %s/%s: %w", rt.namespace, rt.name, store.ErrConflict)
+			return nil, fmt.Errorf("%s %s: %w", rt.kind.Resource, cm.Key(), store.ErrConflict)
 		}
-		grace := int64(api.DefaultTerminationGracePeriodSeconds)
-		if pod.Spec.TerminationGracePeriodSeconds != nil {
-			grace = *pod.Spec.TerminationGracePeriodSeconds
+		next := api.DeepCopy(cur)
+		nm := next.GetObjectMeta()
+		grace := int64(0)
+		if pod, ok := next.(*api.Pod); ok && pod.Spec.NodeName != "" {
+			grace = api.DefaultTerminationGracePeriodSeconds
+			if pod.Spec.TerminationGracePeriodSeconds != nil {
+				grace = *pod.Spec.TerminationGracePeriodSeconds
+			}
+			if opts.GracePeriodSeconds != nil {
+				grace = *opts.GracePeriodSeconds
+			}
 		}
-		if opts.GracePeriodSeconds != nil {
-			grace = *opts.GracePeriodSeconds
+		if ns, ok := next.(*api.Namespace); ok {
+			addFinalizer(nm, api.FinalizerKubernetes)
+			ns.Status.Phase = api.NamespaceTerminating
+		} else if opts.PropagationPolicy == api.PropagationOrphan {
+			addFinalizer(nm, api.FinalizerOrphan)
 		}
 		var out api.Object
-		if pod.Spec.NodeName == "" || grace == 0 {
-			out, err = s.cfg.Store.Delete(r.Context(), rt.kind, rt.namespace, rt.name, rv)
+		if len(nm.Finalizers) == 0 && grace == 0 {
+			out, err = s.cfg.Store.Delete(ctx, rt.kind, rt.namespace, rt.name, rv)
 		} else {
-			if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds <= grace {
-				return pod, nil // already terminating, at least as fast
+			if cm.DeletionTimestamp != nil && cm.DeletionGracePeriodSeconds != nil && *cm.DeletionGracePeriodSeconds <= grace &&
+				len(nm.Finalizers) == len(cm.Finalizers) {
+				return cur, nil // already being deleted, at least as fast
 			}
-			if pod.DeletionTimestamp == nil {
-				pod.DeletionTimestamp = api.Now()
+			if nm.DeletionTimestamp == nil {
+				nm.DeletionTimestamp = api.Now()
 			}
-			pod.DeletionGracePeriodSeconds = &grace
-			out, err = s.cfg.Store.Update(r.Context(), rt.kind, pod)
+			if nm.DeletionGracePeriodSeconds == nil || grace < *nm.DeletionGracePeriodSeconds {
+				nm.DeletionGracePeriodSeconds = &grace
+			}
+			out, err = s.cfg.Store.Update(ctx, rt.kind, next)
 		}
 		if errors.Is(err, store.ErrConflict) && opts.Preconditions.ResourceVersion == "" {
-			continue // the pod changed under us (a status write): decide again
+			continue // the object changed under us (a status write): decide again
 		}
 		return out, err
 	}
+}
+
+func addFinalizer(m *api.ObjectMeta, f string) {
+	if !slices.Contains(m.Finalizers, f) {
+		m.Finalizers = append(m.Finalizers, f)
+	}
+}
+
+// removeIfFinalized removes an object that an update left marked for deletion with
+// no finalizers and no grace period to wait for, and returns its last state; any
+// other object is returned as it is. A conflict means a later write changed the
+// object, and that write's own check decides.
+func (s *Server) removeIfFinalized(ctx context.Context, rt *route, obj api.Object) (api.Object, error) {
+	m := obj.GetObjectMeta()
+	if m.DeletionTimestamp == nil || len(m.Finalizers) > 0 || m.DeletionGracePeriodSeconds == nil || *m.DeletionGracePeriodSeconds > 0 {
+		return obj, nil
+	}
+	out, err := s.cfg.Store.Delete(ctx, rt.kind, m.Namespace, m.Name, m.ResourceVersion)
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return obj, nil
+	}
+	return out, err
 }
 
 // protectedNamespaces may not be deleted: the system needs them.

@@ -58,7 +58,9 @@ func New(cfg Config) (*Client, error) {
 		tlsCfg.RootCAs = pool
 	}
 	tr := &http.Transport{
-		TLSClientConfig:     tlsCfg,
+		// The transport changes its TLS config (HTTP/2 protocols) when first used; it
+		// gets a copy so that Upgrade can clone the original safely meanwhile.
+		TLSClientConfig:     tlsCfg.Clone(),
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,

@@ -1,0 +1,322 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+// maxMissedRuns is how many missed schedule times a CronJob without a starting
+// deadline may have before the controller warns (it runs only the latest anyway).
+const maxMissedRuns = 100
+
+// CronJobController creates each CronJob's Jobs at its schedule times, named
+// "<cronjob>-<scheduled time in Unix minutes>" so that a run is created once however
+// often it is reconciled. It sleeps on its Clock until the next time; it never polls.
+type CronJobController struct {
+	Client *client.Client
+	// CronJobs and Jobs are informers on every namespace; Run starts them.
+	CronJobs, Jobs *client.Informer
+	// Clock tells the time and wakes the controller; nil means the wall clock.
+	Clock Clock
+	// Recorder receives the controller's events; nil means none.
+	Recorder *Recorder
+	Logger   *zap.Logger
+
+	queue *Queue
+	waker *waker
+}
+
+func init() {
+	Register("cronjob", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
+		NewCronJobController(cl, log).Run(ctx)
+	})
+}
+
+// NewCronJobController returns a controller with informers on every namespace.
+func NewCronJobController(cl *client.Client, log *zap.Logger) *CronJobController {
+	ck, _ := api.LookupKind("cronjobs")
+	jk, _ := api.LookupKind("jobs")
+	rec := NewRecorder(cl, "cronjob-controller")
+	rec.Logger = log
+	return &CronJobController{
+		Client:   cl,
+		CronJobs: client.NewInformer(cl, ck, "", client.ListOptions{}, log),
+		Jobs:     client.NewInformer(cl, jk, "", client.ListOptions{}, log),
+		Recorder: rec,
+		Logger:   log,
+	}
+}
+
+// Run reconciles until ctx is cancelled.
+func (c *CronJobController) Run(ctx context.Context) {
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	c.queue = NewQueue()
+	c.waker = newWaker(c.Clock, c.queue)
+	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
+	c.CronJobs.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }})
+	enqueueOwner := func(o api.Object) {
+		m := o.GetObjectMeta()
+		if ref := m.ControllerRef(); ref != nil && ref.Kind == "CronJob" {
+			c.queue.Add(m.Namespace + "/" + ref.Name)
+		}
+	}
+	c.Jobs.AddHandler(client.Handler{OnAdd: enqueueOwner, OnUpdate: func(_, o api.Object) { enqueueOwner(o) }, OnDelete: enqueueOwner})
+	go c.CronJobs.Run(ctx)
+	go c.Jobs.Run(ctx)
+	if c.Recorder != nil {
+		go c.Recorder.Run(ctx)
+	}
+	go func() {
+		<-ctx.Done()
+		c.queue.ShutDown()
+	}()
+	for _, inf := range []*client.Informer{c.CronJobs, c.Jobs} {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return
+		}
+	}
+	for {
+		key, ok := c.queue.Get()
+		if !ok {
+			return
+		}
+		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
+			c.Logger.Info("cronjob sync failed; retrying", zap.String("cronjob", key), zap.Error(err))
+			c.queue.AddRateLimited(key)
+		} else {
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+// CronJobRunName is the name of the Job a CronJob runs for the schedule time t.
+func CronJobRunName(cronJob string, t time.Time) string {
+	return fmt.Sprintf("%s-%d", cronJob, t.Unix()/60)
+}
+
+func (c *CronJobController) sync(ctx context.Context, key string) error {
+	o := c.CronJobs.Get(key)
+	if o == nil {
+		return nil
+	}
+	cj := api.DeepCopy(o).(*api.CronJob)
+	if cj.DeletionTimestamp != nil {
+		return nil
+	}
+	now := c.Clock.Now()
+	jk, _ := api.LookupKind("jobs")
+
+	var jobs []*api.Job
+	for _, jo := range c.Jobs.List() {
+		if j := jo.(*api.Job); j.Namespace == cj.Namespace && j.IsControlledBy(cj.UID) {
+			jobs = append(jobs, j)
+		}
+	}
+	sort.Slice(jobs, func(i, k int) bool { return jobs[i].Name < jobs[k].Name })
+	orig := api.DeepCopy(cj).(*api.CronJob)
+	cj.Status.Active = nil
+	var succeeded, failed []*api.Job
+	for _, j := range jobs {
+		switch kind, done := j.Finished(); {
+		case !done:
+			cj.Status.Active = append(cj.Status.Active, api.ObjectReference{APIVersion: "batch/v1", Kind: "Job", Namespace: j.Namespace, Name: j.Name, UID: j.UID})
+		case kind == api.JobComplete:
+			succeeded = append(succeeded, j)
+			if ct := j.Status.CompletionTime; ct != nil && (cj.Status.LastSuccessfulTime == nil || ct.After(cj.Status.LastSuccessfulTime.Time)) {
+				cj.Status.LastSuccessfulTime = ct
+			}
+		default:
+			failed = append(failed, j)
+		}
+	}
+	c.pruneHistory(ctx, cj, succeeded, cj.Spec.SuccessfulJobsHistoryLimit)
+	c.pruneHistory(ctx, cj, failed, cj.Spec.FailedJobsHistoryLimit)
+
+	sched, err := api.ParseCronSchedule(cj.Spec.Schedule)
+	if err != nil {
+		c.Recorder.Event(cj, api.EventWarning, "UnparseableSchedule", "unparseable schedule %q: %v", cj.Spec.Schedule, err)
+		return c.writeStatus(ctx, orig, cj)
+	}
+	loc, err := cj.Location()
+	if err != nil {
+		c.Recorder.Event(cj, api.EventWarning, "UnknownTimeZone", "unknown time zone %q: %v", *cj.Spec.TimeZone, err)
+		return c.writeStatus(ctx, orig, cj)
+	}
+	if cj.IsSuspended() {
+		return c.writeStatus(ctx, orig, cj)
+	}
+
+	// The runs due are those after the last one (or the CronJob's creation) up to now;
+	// with a starting deadline, those older than it are lost.
+	since := now
+	if cj.CreationTimestamp != nil {
+		since = cj.CreationTimestamp.Time
+	}
+	if cj.Status.LastScheduleTime != nil {
+		since = cj.Status.LastScheduleTime.Time
+	}
+	if d := cj.Spec.StartingDeadlineSeconds; d != nil {
+		if earliest := now.Add(-time.Duration(*d) * time.Second); since.Before(earliest) {
+			since = earliest.Add(-time.Second) // a run exactly at the deadline still counts
+		}
+	}
+	var due time.Time
+	missed := 0
+	for t := sched.Next(since.In(loc)); !t.IsZero() && !t.After(now); t = sched.Next(t) {
+		due = t
+		missed++
+		if missed > maxMissedRuns && cj.Spec.StartingDeadlineSeconds == nil {
+			// Counting on would take long for a CronJob left alone for years; the latest
+			// run is the one before now.
+			due = latestBefore(sched, now.In(loc), t)
+			break
+		}
+	}
+	if missed > maxMissedRuns {
+		c.Recorder.Event(cj, api.EventWarning, "TooManyMissedTimes",
+			"more than %d schedule times were missed; running only the latest, %s (set startingDeadlineSeconds to bound the catch-up)", maxMissedRuns, due.UTC().Format(time.RFC3339))
+	}
+
+	if !due.IsZero() {
+		if err := c.run(ctx, cj, jk, due); err != nil {
+			return err
+		}
+	}
+	if next := sched.Next(now.In(loc)); !next.IsZero() {
+		c.waker.at(ctx, key, next)
+	}
+	return c.writeStatus(ctx, orig, cj)
+}
+
+// run starts the Job for schedule time due, following the concurrency policy; it
+// leaves lastScheduleTime alone when Forbid makes the run wait for the active one.
+func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, jk *api.KindInfo, due time.Time) error {
+	name := CronJobRunName(cj.Name, due)
+	if c.Jobs.Get(cj.Namespace+"/"+name) != nil {
+		cj.Status.LastScheduleTime = api.NewTime(due)
+		return nil
+	}
+	if len(cj.Status.Active) > 0 {
+		switch cj.Spec.ConcurrencyPolicy {
+		case api.ConcurrencyForbid:
+			c.Recorder.Event(cj, api.EventNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
+			return nil
+		case api.ConcurrencyReplace:
+			for _, ref := range cj.Status.Active {
+				if _, err := c.Client.Delete(ctx, jk, ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
+					return err
+				}
+				c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", ref.Name)
+			}
+			cj.Status.Active = nil
+		}
+	}
+	job := cronJobJob(cj, name)
+	job.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = due.UTC().Format(time.RFC3339)
+	created, err := c.Client.Create(ctx, job)
+	switch {
+	case client.IsAlreadyExists(err):
+	case err != nil:
+		c.Recorder.Event(cj, api.EventWarning, "FailedCreate", "Error creating job: %v", err)
+		return err
+	default:
+		m := created.GetObjectMeta()
+		cj.Status.Active = append(cj.Status.Active, api.ObjectReference{APIVersion: "batch/v1", Kind: "Job", Namespace: m.Namespace, Name: m.Name, UID: m.UID})
+		c.Recorder.Event(cj, api.EventNormal, "SuccessfulCreate", "Created job %s", name)
+	}
+	cj.Status.LastScheduleTime = api.NewTime(due)
+	return nil
+}
+
+// CronJobJob makes the Job a CronJob's template describes, named name and owned by
+// the CronJob; `create job --from cronjob/NAME` uses it too.
+func CronJobJob(cj *api.CronJob, name string) *api.Job { return cronJobJob(cj, name) }
+
+func cronJobJob(cj *api.CronJob, name string) *api.Job {
+	t := api.DeepCopy(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec}).(*api.Job)
+	j := &api.Job{TypeMeta: api.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, Spec: t.Spec}
+	j.Name, j.Namespace = name, cj.Namespace
+	j.Labels, j.Annotations = t.Labels, t.Annotations
+	if j.Annotations == nil {
+		j.Annotations = map[string]string{}
+	}
+	yes := true
+	j.OwnerReferences = []api.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
+	return j
+}
+
+// latestBefore returns the last schedule time at or before now, starting the search
+// from from (a schedule time before now).
+func latestBefore(s *api.CronSchedule, now, from time.Time) time.Time {
+	// Step back in growing windows until one holds a time, then walk it forward.
+	for back := time.Hour; back < 10*366*24*time.Hour; back *= 2 {
+		start := now.Add(-back)
+		if start.Before(from) {
+			start = from
+		}
+		var last time.Time
+		for t := s.Next(start); !t.IsZero() && !t.After(now); t = s.Next(t) {
+			last = t
+		}
+		if !last.IsZero() {
+			return last
+		}
+	}
+	return from
+}
+
+func (c *CronJobController) pruneHistory(ctx context.Context, cj *api.CronJob, jobs []*api.Job, limit *int32) {
+	if limit == nil || len(jobs) <= int(*limit) {
+		return
+	}
+	sort.Slice(jobs, func(i, k int) bool { return jobStart(jobs[i]).Before(jobStart(jobs[k])) })
+	jk, _ := api.LookupKind("jobs")
+	for _, j := range jobs[:len(jobs)-int(*limit)] {
+		if _, err := c.Client.Delete(ctx, jk, j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
+			c.Logger.Warn("deleting old job failed", zap.String("job", j.Key()), zap.Error(err))
+			continue
+		}
+		c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", j.Name)
+	}
+}
+
+// jobStart orders a CronJob's Jobs: by the schedule time in their name's annotation,
+// else by creation.
+func jobStart(j *api.Job) time.Time {
+	if s, ok := j.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"]; ok {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t
+		}
+	}
+	if j.CreationTimestamp != nil {
+		return j.CreationTimestamp.Time
+	}
+	return time.Time{}
+}
+
+func (c *CronJobController) writeStatus(ctx context.Context, orig, cj *api.CronJob) error {
+	a, _ := json.Marshal(orig.Status)
+	b, _ := json.Marshal(cj.Status)
+	if bytes.Equal(a, b) {
+		return nil
+	}
+	_, err := c.Client.UpdateStatus(ctx, cj)
+	return err
+}

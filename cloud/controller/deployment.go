@@ -1,0 +1,572 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+func init() {
+	Register("deployment", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
+		NewDeploymentController(cl, log).Run(ctx)
+	})
+}
+
+// DeploymentController rolls each Deployment's template out through one ReplicaSet
+// per template revision, by the Deployment's strategy, and reports its status and
+// its Available and Progressing conditions.
+type DeploymentController struct {
+	Client      *client.Client
+	Deployments *client.Informer
+	ReplicaSets *client.Informer
+	Pods        *client.Informer
+	// Now returns the current time; nil means time.Now.
+	Now    func() time.Time
+	Logger *zap.Logger
+
+	queue *Queue
+}
+
+// NewDeploymentController returns a controller with fresh informers of all namespaces.
+func NewDeploymentController(cl *client.Client, log *zap.Logger) *DeploymentController {
+	inf := func(r string) *client.Informer {
+		k, _ := api.LookupKind(r)
+		return client.NewInformer(cl, k, "", client.ListOptions{}, log)
+	}
+	return &DeploymentController{Client: cl, Deployments: inf("deployments"), ReplicaSets: inf("replicasets"), Pods: inf("pods"), Logger: log}
+}
+
+// Run adds its handlers to the informers (which must not be running yet), runs them
+// and reconciles until ctx is cancelled.
+func (c *DeploymentController) Run(ctx context.Context) {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	c.Logger = c.Logger.Named("deployment")
+	c.queue = NewQueue()
+	enq := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
+	c.Deployments.AddHandler(client.Handler{OnAdd: enq, OnUpdate: func(_, o api.Object) { enq(o) }, OnDelete: enq})
+	c.ReplicaSets.AddHandler(client.Handler{
+		OnAdd:    func(o api.Object) { c.enqueueOwner(o) },
+		OnUpdate: func(old, o api.Object) { c.enqueueOwner(old); c.enqueueOwner(o) },
+		OnDelete: func(o api.Object) { c.enqueueOwner(o) },
+	})
+	// Recreate waits for old pods to be gone; only their deletion matters here.
+	c.Pods.AddHandler(client.Handler{OnDelete: func(o api.Object) {
+		if ref := o.GetObjectMeta().ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" {
+			if rs := c.ReplicaSets.Get(o.GetObjectMeta().Namespace + "/" + ref.Name); rs != nil {
+				c.enqueueOwner(rs)
+			}
+		}
+	}})
+	infs := []*client.Informer{c.Deployments, c.ReplicaSets, c.Pods}
+	for _, inf := range infs {
+		go inf.Run(ctx)
+	}
+	for _, inf := range infs {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return
+		}
+	}
+	runAppsWorkers(ctx, c.queue, 4, c.Logger, c.sync)
+}
+
+// enqueueOwner queues the Deployment controlling rs, or for an orphan every
+// Deployment of its namespace whose selector matches it.
+func (c *DeploymentController) enqueueOwner(o api.Object) {
+	m := o.GetObjectMeta()
+	if ref := m.ControllerRef(); ref != nil {
+		if ref.Kind == "Deployment" {
+			c.queue.Add(m.Namespace + "/" + ref.Name)
+		}
+		return
+	}
+	for _, d := range c.Deployments.List() {
+		dep := d.(*api.Deployment)
+		if dep.Namespace != m.Namespace {
+			continue
+		}
+		if sel, err := dep.Spec.Selector.AsSelector(); err == nil && sel.Matches(m.Labels) {
+			c.queue.Add(dep.Key())
+		}
+	}
+}
+
+func (c *DeploymentController) sync(ctx context.Context, key string) error {
+	o := c.Deployments.Get(key)
+	if o == nil {
+		return nil
+	}
+	d := api.DeepCopy(o).(*api.Deployment)
+	if d.DeletionTimestamp != nil {
+		return nil
+	}
+	rss, err := c.claimReplicaSets(ctx, d)
+	if err != nil {
+		return err
+	}
+	if d.Spec.Paused {
+		appsNewRS, old := findNewRS(d, rss)
+		if err := c.scale(ctx, d, appsNewRS, old); err != nil {
+			return err
+		}
+		return c.syncStatus(ctx, d, appsNewRS, old, false)
+	}
+	if d.Spec.Strategy.Type == api.RecreateStrategy {
+		return c.rolloutRecreate(ctx, d, rss)
+	}
+	return c.rolloutRolling(ctx, d, rss)
+}
+
+// claimReplicaSets returns the ReplicaSets d controls, adopting matching orphans and
+// releasing those its selector no longer matches.
+func (c *DeploymentController) claimReplicaSets(ctx context.Context, d *api.Deployment) ([]*api.ReplicaSet, error) {
+	sel, err := d.Spec.Selector.AsSelector()
+	if err != nil {
+		return nil, nil
+	}
+	var out []*api.ReplicaSet
+	for _, o := range c.ReplicaSets.List() {
+		rs := o.(*api.ReplicaSet)
+		if rs.Namespace != d.Namespace {
+			continue
+		}
+		ref := rs.ControllerRef()
+		matches := sel.Matches(rs.Labels)
+		switch {
+		case ref != nil && ref.UID == d.UID && matches:
+			out = append(out, rs)
+		case ref != nil && ref.UID == d.UID:
+			next := api.DeepCopy(rs).(*api.ReplicaSet)
+			next.OwnerReferences = nil
+			for _, r := range rs.OwnerReferences {
+				if r.UID != d.UID {
+					next.OwnerReferences = append(next.OwnerReferences, r)
+				}
+			}
+			if _, err := c.Client.Update(ctx, next); err != nil && !client.IsNotFound(err) {
+				return nil, fmt.Errorf("releasing replicaset %s: %w", rs.Key(), err)
+			}
+		case ref == nil && matches && rs.DeletionTimestamp == nil:
+			next := api.DeepCopy(rs).(*api.ReplicaSet)
+			next.OwnerReferences = append(next.OwnerReferences, OwnerRef(d))
+			adopted, err := c.Client.Update(ctx, next)
+			if err != nil {
+				return nil, fmt.Errorf("adopting replicaset %s: %w", rs.Key(), err)
+			}
+			out = append(out, adopted.(*api.ReplicaSet))
+		}
+	}
+	return out, nil
+}
+
+// TemplateHash returns the pod-template-hash of a template: an FNV-1a hash of its
+// JSON and of the collision count, written in the alphabet of generated names.
+func TemplateHash(t *api.PodTemplateSpec, collisionCount *int32) string {
+	h := fnv.New32a()
+	b, _ := json.Marshal(t)
+	h.Write(b)
+	if collisionCount != nil {
+		fmt.Fprint(h, *collisionCount)
+	}
+	s := []byte(strconv.FormatUint(uint64(h.Sum32()), 10))
+	for i := range s {
+		s[i] = appsSuffixAlphabet[int(s[i])%len(appsSuffixAlphabet)]
+	}
+	return string(s)
+}
+
+// sameTemplate reports whether rs runs d's template, ignoring the hash label.
+func sameTemplate(rs *api.ReplicaSet, d *api.Deployment) bool {
+	a := api.DeepCopy(&api.Pod{ObjectMeta: rs.Spec.Template.Metadata, Spec: rs.Spec.Template.Spec}).(*api.Pod)
+	delete(a.Labels, api.LabelPodTemplateHash)
+	ja, _ := json.Marshal(api.PodTemplateSpec{Metadata: a.ObjectMeta, Spec: a.Spec})
+	jb, _ := json.Marshal(d.Spec.Template)
+	return string(ja) == string(jb)
+}
+
+// findNewRS splits rss into the ReplicaSet of d's current template (nil if none yet)
+// and the others, oldest first.
+func findNewRS(d *api.Deployment, rss []*api.ReplicaSet) (*api.ReplicaSet, []*api.ReplicaSet) {
+	sort.Slice(rss, func(i, j int) bool {
+		ci, cj := rss[i].CreationTimestamp, rss[j].CreationTimestamp
+		if ci != nil && cj != nil && !ci.Equal(cj.Time) {
+			return ci.Before(cj.Time)
+		}
+		return rss[i].Name < rss[j].Name
+	})
+	var appsNewRS *api.ReplicaSet
+	var old []*api.ReplicaSet
+	for _, rs := range rss {
+		if appsNewRS == nil && sameTemplate(rs, d) {
+			appsNewRS = rs
+		} else {
+			old = append(old, rs)
+		}
+	}
+	return appsNewRS, old
+}
+
+// Revision returns the revision annotation of obj, 0 if it has none.
+func Revision(obj api.Object) int64 {
+	n, _ := strconv.ParseInt(obj.GetObjectMeta().Annotations[api.AnnotationRevision], 10, 64)
+	return n
+}
+
+func appsMaxRevision(rss []*api.ReplicaSet) int64 {
+	var m int64
+	for _, rs := range rss {
+		m = max(m, Revision(rs))
+	}
+	return m
+}
+
+func appsReplicas(rs *api.ReplicaSet) int {
+	if rs == nil {
+		return 0
+	}
+	return int(api.Int32Value(rs.Spec.Replicas, 1))
+}
+
+func appsSumReplicas(rss []*api.ReplicaSet) (spec, available int) {
+	for _, rs := range rss {
+		if rs != nil {
+			spec += appsReplicas(rs)
+			available += int(rs.Status.AvailableReplicas)
+		}
+	}
+	return spec, available
+}
+
+// getNewRS returns the ReplicaSet of d's template, bringing its revision, change cause
+// and minReadySeconds up to date, or creates it with the given replicas when create is
+// set. It returns nil, nil when there is none and create is not set.
+func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, create bool, initial int) (*api.ReplicaSet, error) {
+	rev := strconv.FormatInt(appsMaxRevision(old)+1, 10)
+	if appsNewRS != nil {
+		cause := d.Annotations[api.AnnotationChangeCause]
+		if Revision(appsNewRS) >= appsMaxRevision(old)+1 && appsNewRS.Spec.MinReadySeconds == d.Spec.MinReadySeconds &&
+			(cause == "" || appsNewRS.Annotations[api.AnnotationChangeCause] == cause) {
+			return appsNewRS, nil
+		}
+		next := api.DeepCopy(appsNewRS).(*api.ReplicaSet)
+		if next.Annotations == nil {
+			next.Annotations = map[string]string{}
+		}
+		if Revision(appsNewRS) < appsMaxRevision(old)+1 {
+			next.Annotations[api.AnnotationRevision] = rev
+		}
+		if cause != "" {
+			next.Annotations[api.AnnotationChangeCause] = cause
+		}
+		next.Spec.MinReadySeconds = d.Spec.MinReadySeconds
+		out, err := c.Client.Update(ctx, next)
+		if err != nil {
+			return nil, fmt.Errorf("updating replicaset %s: %w", appsNewRS.Key(), err)
+		}
+		return out.(*api.ReplicaSet), nil
+	}
+	if !create {
+		return nil, nil
+	}
+	hash := TemplateHash(&d.Spec.Template, d.Status.CollisionCount)
+	rs := &api.ReplicaSet{TypeMeta: api.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}}
+	rs.Name = d.Name + "-" + hash
+	rs.Namespace = d.Namespace
+	rs.OwnerReferences = []api.OwnerReference{OwnerRef(d)}
+	rs.Annotations = map[string]string{api.AnnotationRevision: rev}
+	if cause := d.Annotations[api.AnnotationChangeCause]; cause != "" {
+		rs.Annotations[api.AnnotationChangeCause] = cause
+	}
+	tmpl := api.DeepCopy(&api.Pod{ObjectMeta: d.Spec.Template.Metadata, Spec: d.Spec.Template.Spec}).(*api.Pod)
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[api.LabelPodTemplateHash] = hash
+	rs.Labels = tmpl.Labels
+	rs.Spec.Template = api.PodTemplateSpec{Metadata: tmpl.ObjectMeta, Spec: tmpl.Spec}
+	sel := api.DeepCopy(&api.Deployment{Spec: api.DeploymentSpec{Selector: d.Spec.Selector}}).(*api.Deployment).Spec.Selector
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	sel.MatchLabels[api.LabelPodTemplateHash] = hash
+	rs.Spec.Selector = sel
+	n := int32(initial)
+	rs.Spec.Replicas = &n
+	rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
+	out, err := c.Client.Create(ctx, rs)
+	if client.IsAlreadyExists(err) {
+		rsKind, _ := api.LookupKind("replicasets")
+		cur, gerr := c.Client.Get(ctx, rsKind, rs.Namespace, rs.Name)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if ex := cur.(*api.ReplicaSet); ex.IsControlledBy(d.UID) && sameTemplate(ex, d) {
+			return ex, nil
+		}
+		// A different ReplicaSet holds the name: count the collision so that the
+		// next hash differs.
+		next := api.DeepCopy(d).(*api.Deployment)
+		cc := api.Int32Value(next.Status.CollisionCount, 0) + 1
+		next.Status.CollisionCount = &cc
+		if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("replicaset %s exists with another template; collision count now %d", rs.Key(), cc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating replicaset %s: %w", rs.Key(), err)
+	}
+	c.Logger.Info("created replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name), zap.String("revision", rev))
+	return out.(*api.ReplicaSet), nil
+}
+
+// scaleRS sets rs's replicas; it reports whether anything changed.
+func (c *DeploymentController) scaleRS(ctx context.Context, d *api.Deployment, rs *api.ReplicaSet, n int) (bool, error) {
+	if appsReplicas(rs) == n {
+		return false, nil
+	}
+	next := api.DeepCopy(rs).(*api.ReplicaSet)
+	v := int32(n)
+	next.Spec.Replicas = &v
+	if _, err := c.Client.Update(ctx, next); err != nil {
+		return false, fmt.Errorf("scaling replicaset %s to %d: %w", rs.Key(), n, err)
+	}
+	c.Logger.Info("scaled replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name),
+		zap.Int("from", appsReplicas(rs)), zap.Int("to", n))
+	return true, nil
+}
+
+// scale applies a change of spec.replicas while no rollout may progress (paused):
+// the newest active ReplicaSet takes the difference.
+func (c *DeploymentController) scale(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet) error {
+	want := int(api.Int32Value(d.Spec.Replicas, 1))
+	all := append([]*api.ReplicaSet{}, old...)
+	if appsNewRS != nil {
+		all = append(all, appsNewRS)
+	}
+	total, _ := appsSumReplicas(all)
+	if total == want || len(all) == 0 {
+		return nil
+	}
+	// Scale the newest ReplicaSet that has appsReplicas (or the new one).
+	target := appsNewRS
+	for i := len(old) - 1; target == nil && i >= 0; i-- {
+		if appsReplicas(old[i]) > 0 {
+			target = old[i]
+		}
+	}
+	if target == nil {
+		target = all[len(all)-1]
+	}
+	n := max(appsReplicas(target)+want-total, 0)
+	_, err := c.scaleRS(ctx, d, target, n)
+	return err
+}
+
+func (c *DeploymentController) rolloutRolling(ctx context.Context, d *api.Deployment, rss []*api.ReplicaSet) error {
+	appsNewRS, old := findNewRS(d, rss)
+	want := int(api.Int32Value(d.Spec.Replicas, 1))
+	surge, unavailable := d.MaxSurgeAndUnavailable()
+	total, _ := appsSumReplicas(rss)
+	// How far the new ReplicaSet may grow now: up to want, keeping the total within
+	// want + surge.
+	target := func(cur int) int {
+		if cur >= want {
+			return want
+		}
+		room := want + surge - total
+		if room <= 0 {
+			return cur
+		}
+		return cur + min(room, want-cur)
+	}
+	created := appsNewRS == nil
+	appsNewRS, err := c.getNewRS(ctx, d, appsNewRS, old, true, target(0))
+	if err != nil || appsNewRS == nil {
+		return err
+	}
+	if !created {
+		if scaled, err := c.scaleRS(ctx, d, appsNewRS, target(appsReplicas(appsNewRS))); err != nil || scaled {
+			if err != nil {
+				return err
+			}
+			return c.syncStatus(ctx, d, appsNewRS, old, false)
+		}
+	} else {
+		return c.syncStatus(ctx, d, appsNewRS, old, false)
+	}
+
+	scaled, err := c.scaleDownOld(ctx, d, appsNewRS, old, want, unavailable)
+	if err != nil {
+		return err
+	}
+	if scaled {
+		return c.syncStatus(ctx, d, appsNewRS, old, false)
+	}
+	if deploymentComplete(d, appsNewRS, old) {
+		if err := c.cleanup(ctx, d, old); err != nil {
+			return err
+		}
+	}
+	return c.syncStatus(ctx, d, appsNewRS, old, false)
+}
+
+// scaleDownOld scales old ReplicaSets down as far as availability allows: first
+// their unavailable appsReplicas, then available ones down to want - maxUnavailable
+// available pods in all.
+func (c *DeploymentController) scaleDownOld(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, want, maxUnavailable int) (bool, error) {
+	oldTotal, _ := appsSumReplicas(old)
+	if oldTotal == 0 {
+		return false, nil
+	}
+	// A ReplicaSet whose controller has not caught up with its spec reports counts
+	// that may be too high; scaling down on them could go below the minimum.
+	for _, rs := range append([]*api.ReplicaSet{appsNewRS}, old...) {
+		if rs.Status.ObservedGeneration < rs.Generation {
+			return false, nil
+		}
+	}
+	all := append([]*api.ReplicaSet{appsNewRS}, old...)
+	allTotal, allAvailable := appsSumReplicas(all)
+	minAvailable := want - maxUnavailable
+	newUnavailable := appsReplicas(appsNewRS) - int(appsNewRS.Status.AvailableReplicas)
+	maxScaleDown := allTotal - minAvailable - newUnavailable
+	if maxScaleDown <= 0 {
+		return false, nil
+	}
+	scaled := false
+	// Unhealthy old appsReplicas go first: removing them costs no availability.
+	for _, rs := range old {
+		if maxScaleDown <= 0 {
+			break
+		}
+		unhealthy := appsReplicas(rs) - int(rs.Status.AvailableReplicas)
+		if unhealthy <= 0 {
+			continue
+		}
+		n := min(unhealthy, maxScaleDown)
+		if _, err := c.scaleRS(ctx, d, rs, appsReplicas(rs)-n); err != nil {
+			return scaled, err
+		}
+		maxScaleDown -= n
+		scaled = true
+	}
+	if scaled {
+		return true, nil // decide the rest on fresh status
+	}
+	budget := allAvailable - minAvailable
+	for _, rs := range old {
+		if budget <= 0 {
+			break
+		}
+		if appsReplicas(rs) == 0 {
+			continue
+		}
+		n := min(appsReplicas(rs), budget)
+		if _, err := c.scaleRS(ctx, d, rs, appsReplicas(rs)-n); err != nil {
+			return scaled, err
+		}
+		budget -= n
+		scaled = true
+	}
+	return scaled, nil
+}
+
+func (c *DeploymentController) rolloutRecreate(ctx context.Context, d *api.Deployment, rss []*api.ReplicaSet) error {
+	appsNewRS, old := findNewRS(d, rss)
+	scaled := false
+	for _, rs := range old {
+		s, err := c.scaleRS(ctx, d, rs, 0)
+		if err != nil {
+			return err
+		}
+		scaled = scaled || s
+	}
+	if scaled {
+		return c.syncStatus(ctx, d, appsNewRS, old, false)
+	}
+	// The new pods start only once every old one is gone.
+	for _, o := range c.Pods.List() {
+		p := o.(*api.Pod)
+		if p.Namespace != d.Namespace || p.IsTerminal() {
+			continue
+		}
+		for _, rs := range old {
+			if p.IsControlledBy(rs.UID) {
+				return c.syncStatus(ctx, d, appsNewRS, old, false)
+			}
+		}
+	}
+	want := int(api.Int32Value(d.Spec.Replicas, 1))
+	created := appsNewRS == nil
+	appsNewRS, err := c.getNewRS(ctx, d, appsNewRS, old, true, want)
+	if err != nil || appsNewRS == nil {
+		return err
+	}
+	if !created {
+		if _, err := c.scaleRS(ctx, d, appsNewRS, want); err != nil {
+			return err
+		}
+	}
+	if deploymentComplete(d, appsNewRS, old) {
+		if err := c.cleanup(ctx, d, old); err != nil {
+			return err
+		}
+	}
+	return c.syncStatus(ctx, d, appsNewRS, old, false)
+}
+
+// deploymentComplete reports whether every replica is updated and available and no
+// old one remains.
+func deploymentComplete(d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet) bool {
+	want := int32(appsReplicas(&api.ReplicaSet{Spec: api.ReplicaSetSpec{Replicas: d.Spec.Replicas}}))
+	if appsNewRS == nil {
+		return false
+	}
+	for _, rs := range old {
+		if rs.Status.Replicas > 0 || appsReplicas(rs) > 0 {
+			return false
+		}
+	}
+	return appsReplicas(appsNewRS) == int(want) && appsNewRS.Status.Replicas == want && appsNewRS.Status.AvailableReplicas == want &&
+		appsNewRS.Status.ObservedGeneration >= appsNewRS.Generation
+}
+
+// cleanup deletes the oldest old ReplicaSets with no appsReplicas beyond the
+// revisionHistoryLimit.
+func (c *DeploymentController) cleanup(ctx context.Context, d *api.Deployment, old []*api.ReplicaSet) error {
+	limit := int(api.Int32Value(d.Spec.RevisionHistoryLimit, api.DefaultRevisionHistoryLimit))
+	var idle []*api.ReplicaSet
+	for _, rs := range old {
+		if appsReplicas(rs) == 0 && rs.Status.Replicas == 0 && rs.DeletionTimestamp == nil {
+			idle = append(idle, rs)
+		}
+	}
+	if len(idle) <= limit {
+		return nil
+	}
+	sort.SliceStable(idle, func(i, j int) bool { return Revision(idle[i]) < Revision(idle[j]) })
+	rsKind, _ := api.LookupKind("replicasets")
+	for _, rs := range idle[:len(idle)-limit] {
+		if _, err := c.Client.Delete(ctx, rsKind, rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
+			return fmt.Errorf("deleting old replicaset %s: %w", rs.Key(), err)
+		}
+		c.Logger.Info("deleted old replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name))
+	}
+	return nil
+}

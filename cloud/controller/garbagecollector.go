@@ -1,0 +1,347 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+func init() {
+	Register("garbage-collector", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
+		(&GarbageCollector{Client: cl, Logger: log}).Run(ctx)
+	})
+}
+
+// GarbageCollector deletes objects whose owners are all gone, as Kubernetes's
+// garbage collector does: an owner reference is dangling when no object of its kind
+// and name exists, or one exists with another UID. It also carries out the Orphan
+// propagation policy: for an object marked for deletion with the finalizer "orphan",
+// it removes the references to that object from its dependents, then the finalizer,
+// which lets the API server remove the object.
+//
+// It watches every registered kind with an informer of its own, which is fine at
+// cloudbox's scale. Fill the exported fields and call Run once.
+type GarbageCollector struct {
+	Client *client.Client
+	// Logger is used as given (the registry names it); nil means no logging.
+	Logger *zap.Logger
+	// Workers is how many keys are processed at once. If zero, 2.
+	Workers int
+
+	informers map[string]*client.Informer // by resource
+	queue     *Queue
+
+	mu sync.Mutex
+	// dependents maps an owner's UID to the keys of the objects that name it.
+	dependents map[string]map[string]bool
+}
+
+// Queue keys are "check|RESOURCE|KEY" (does this dependent still have an owner?)
+// and "orphan|RESOURCE|KEY" (strip references to this owner, then its finalizer).
+const (
+	gcCheck  = "check"
+	gcOrphan = "orphan"
+)
+
+func gcKey(op string, k *api.KindInfo, o api.Object) string {
+	return op + "|" + k.Resource + "|" + o.GetObjectMeta().Key()
+}
+
+// Run watches until ctx is cancelled.
+func (gc *GarbageCollector) Run(ctx context.Context) {
+	if gc.Logger == nil {
+		gc.Logger = zap.NewNop()
+	}
+	if gc.Workers == 0 {
+		gc.Workers = 2
+	}
+	gc.queue = NewQueue()
+	gc.dependents = map[string]map[string]bool{}
+	gc.informers = map[string]*client.Informer{}
+	for _, k := range api.Kinds() {
+		inf := client.NewInformer(gc.Client, k, "", client.ListOptions{}, gc.Logger)
+		inf.AddHandler(client.Handler{
+			OnAdd:    func(o api.Object) { gc.observe(k, nil, o) },
+			OnUpdate: func(old, o api.Object) { gc.observe(k, old, o) },
+			OnDelete: func(o api.Object) { gc.forget(k, o) },
+		})
+		gc.informers[k.Resource] = inf
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer gc.queue.ShutDown()
+	for _, inf := range gc.informers {
+		wg.Add(1)
+		go func() { defer wg.Done(); inf.Run(ctx) }()
+	}
+	for _, inf := range gc.informers {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return
+		}
+	}
+	for i := 0; i < gc.Workers; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); gc.work(ctx) }()
+	}
+	<-ctx.Done()
+}
+
+// observe indexes an added or changed object and queues what it calls for.
+func (gc *GarbageCollector) observe(k *api.KindInfo, old, o api.Object) {
+	if old != nil {
+		gc.unindex(k, old)
+	}
+	m := o.GetObjectMeta()
+	if len(m.OwnerReferences) > 0 {
+		dep := gcKey(gcCheck, k, o)
+		gc.mu.Lock()
+		for _, ref := range m.OwnerReferences {
+			if gc.dependents[ref.UID] == nil {
+				gc.dependents[ref.UID] = map[string]bool{}
+			}
+			gc.dependents[ref.UID][dep] = true
+		}
+		gc.mu.Unlock()
+		gc.queue.Add(dep)
+	}
+	if m.DeletionTimestamp != nil && m.HasFinalizer(api.FinalizerOrphan) {
+		gc.queue.Add(gcKey(gcOrphan, k, o))
+	}
+}
+
+func (gc *GarbageCollector) unindex(k *api.KindInfo, o api.Object) {
+	dep := gcKey(gcCheck, k, o)
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	for _, ref := range o.GetObjectMeta().OwnerReferences {
+		if deps := gc.dependents[ref.UID]; deps != nil {
+			delete(deps, dep)
+			if len(deps) == 0 {
+				delete(gc.dependents, ref.UID)
+			}
+		}
+	}
+}
+
+// forget unindexes a deleted object and queues its dependents, whose owner it was.
+func (gc *GarbageCollector) forget(k *api.KindInfo, o api.Object) {
+	gc.unindex(k, o)
+	gc.mu.Lock()
+	var deps []string
+	for d := range gc.dependents[o.GetObjectMeta().UID] {
+		deps = append(deps, d)
+	}
+	gc.mu.Unlock()
+	for _, d := range deps {
+		gc.queue.Add(d)
+	}
+}
+
+func (gc *GarbageCollector) work(ctx context.Context) {
+	for {
+		key, ok := gc.queue.Get()
+		if !ok {
+			return
+		}
+		err := gc.process(ctx, key)
+		switch {
+		case err == nil:
+			gc.queue.Forget(key)
+		case ctx.Err() == nil:
+			gc.Logger.Warn("garbage collection failed; retrying", zap.String("key", key), zap.Error(err))
+			gc.queue.AddRateLimited(key)
+		}
+		gc.queue.Done(key)
+	}
+}
+
+func (gc *GarbageCollector) process(ctx context.Context, key string) error {
+	op, rest, _ := strings.Cut(key, "|")
+	resource, objKey, _ := strings.Cut(rest, "|")
+	inf := gc.informers[resource]
+	if inf == nil {
+		return nil
+	}
+	o := inf.Get(objKey)
+	if o == nil {
+		return nil // gone already
+	}
+	k, _ := api.KindOf(o)
+	if op == gcOrphan {
+		return gc.orphan(ctx, k, o)
+	}
+	return gc.check(ctx, k, o)
+}
+
+// check deletes o when every owner it names is gone, and drops the references to
+// the missing ones when some owner remains.
+func (gc *GarbageCollector) check(ctx context.Context, k *api.KindInfo, o api.Object) error {
+	m := o.GetObjectMeta()
+	if m.DeletionTimestamp != nil || len(m.OwnerReferences) == 0 {
+		return nil
+	}
+	var alive []api.OwnerReference
+	for _, ref := range m.OwnerReferences {
+		ok, err := gc.ownerExists(ctx, m.Namespace, ref)
+		if err != nil {
+			return err
+		}
+		if ok {
+			alive = append(alive, ref)
+		}
+	}
+	switch {
+	case len(alive) == len(m.OwnerReferences):
+		return nil
+	case len(alive) == 0:
+		gc.Logger.Info("deleting an object whose owners are gone",
+			zap.String("resource", k.Resource), zap.String("object", m.Key()))
+		_, err := gc.Client.Delete(ctx, k, m.Namespace, m.Name)
+		if client.IsNotFound(err) {
+			return nil
+		}
+		return err
+	default:
+		next := api.DeepCopy(o)
+		next.GetObjectMeta().OwnerReferences = alive
+		_, err := gc.Client.Update(ctx, next)
+		if client.IsNotFound(err) {
+			return nil
+		}
+		return err // a conflict retries with the newer object
+	}
+}
+
+// ownerExists reports whether the object ref names exists with ref's UID. The
+// informer's cache answers yes; a no is confirmed with the API, since the cache may
+// not have seen an owner created a moment ago. A reference to a kind cloudbox does
+// not serve counts as alive: deleting on a guess would lose data.
+func (gc *GarbageCollector) ownerExists(ctx context.Context, namespace string, ref api.OwnerReference) (bool, error) {
+	k, err := api.KindFor(ref.APIVersion, ref.Kind)
+	if err != nil {
+		return true, nil
+	}
+	ns := ""
+	if k.Namespaced {
+		if namespace == "" {
+			return true, nil // a cluster-scoped object cannot be owned by a namespaced one
+		}
+		ns = namespace
+	}
+	key := ref.Name
+	if ns != "" {
+		key = ns + "/" + ref.Name
+	}
+	if inf := gc.informers[k.Resource]; inf != nil {
+		if o := inf.Get(key); o != nil && o.GetObjectMeta().UID == ref.UID {
+			return true, nil
+		}
+	}
+	o, err := gc.Client.Get(ctx, k, ns, ref.Name)
+	if client.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return o.GetObjectMeta().UID == ref.UID, nil
+}
+
+// orphan removes the references to owner from its dependents, then owner's orphan
+// finalizer. Dependents are listed from the API rather than the caches, so one
+// created just before the delete is not missed.
+func (gc *GarbageCollector) orphan(ctx context.Context, ok *api.KindInfo, owner api.Object) error {
+	om := owner.GetObjectMeta()
+	if om.DeletionTimestamp == nil || !om.HasFinalizer(api.FinalizerOrphan) {
+		return nil
+	}
+	for _, k := range api.Kinds() {
+		ns := ""
+		if ok.Namespaced {
+			if !k.Namespaced {
+				continue
+			}
+			ns = om.Namespace
+		}
+		l, err := gc.Client.ListAll(ctx, k, ns, client.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", k.Resource, err)
+		}
+		for _, d := range l.Items {
+			if ownedBy(d, om.UID) {
+				if err := gc.stripOwner(ctx, k, d, om.UID); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	gc.Logger.Info("orphaned the dependents", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
+	return updateLive(ctx, gc.Client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
+		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerOrphan)
+	})
+}
+
+func ownedBy(o api.Object, uid string) bool {
+	for _, ref := range o.GetObjectMeta().OwnerReferences {
+		if ref.UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
+func (gc *GarbageCollector) stripOwner(ctx context.Context, k *api.KindInfo, d api.Object, uid string) error {
+	dm := d.GetObjectMeta()
+	return updateLive(ctx, gc.Client, k, dm.Namespace, dm.Name, dm.UID, func(o api.Object) bool {
+		m := o.GetObjectMeta()
+		var keep []api.OwnerReference
+		for _, ref := range m.OwnerReferences {
+			if ref.UID != uid {
+				keep = append(keep, ref)
+			}
+		}
+		changed := len(keep) != len(m.OwnerReferences)
+		m.OwnerReferences = keep
+		return changed
+	})
+}
+
+// updateLive reads the object from the API, applies change and writes it back if
+// change reports a change, starting again on a conflict. An object that is gone, or
+// was re-created with a UID other than uid, is left alone.
+func updateLive(ctx context.Context, cl *client.Client, k *api.KindInfo, namespace, name, uid string, change func(api.Object) bool) error {
+	for {
+		o, err := cl.Get(ctx, k, namespace, name)
+		if client.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if uid != "" && o.GetObjectMeta().UID != uid {
+			return nil
+		}
+		if !change(o) {
+			return nil
+		}
+		_, err = cl.Update(ctx, o)
+		if client.IsConflict(err) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		if client.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+}

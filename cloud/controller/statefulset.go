@@ -1,0 +1,380 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+func init() {
+	Register("statefulset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
+		(&StatefulSetController{Client: cl, Logger: log}).Run(ctx)
+	})
+}
+
+// StatefulSetController runs StatefulSets: pods NAME-0 .. NAME-N-1 with stable
+// hostnames (spec.hostname is the pod's name, spec.subdomain the serviceName), made
+// in order and each Ready before the next (OrderedReady) or all at once (Parallel),
+// removed highest ordinal first, one at a time; a claim per replica and claim
+// template, named TEMPLATE-STS-ORDINAL, which outlives the pod and scale-down; and a
+// rolling update that replaces pods from the highest ordinal down to the partition.
+//
+// A pod whose claim is bound is pinned to the claim's node with a nodeSelector on
+// kubernetes.io/hostname, since a local volume cannot follow it elsewhere.
+type StatefulSetController struct {
+	Client *client.Client
+	// Logger is used as given (the registry names it); nil means no logging.
+	Logger *zap.Logger
+
+	sets, pods, claims *client.Informer
+	queue              *Queue
+}
+
+// Run works until ctx is cancelled.
+func (c *StatefulSetController) Run(ctx context.Context) {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	c.queue = NewQueue()
+	c.sets = client.NewInformer(c.Client, kindOrPanic("statefulsets"), "", client.ListOptions{}, c.Logger)
+	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
+	c.claims = client.NewInformer(c.Client, kindOrPanic("persistentvolumeclaims"), "", client.ListOptions{}, c.Logger)
+	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
+	c.sets.AddHandler(client.Handler{OnAdd: addSet, OnUpdate: func(_, o api.Object) { addSet(o) }})
+	onPod := func(o api.Object) {
+		m := o.GetObjectMeta()
+		if ref := m.ControllerRef(); ref != nil && ref.Kind == "StatefulSet" {
+			c.queue.Add(m.Namespace + "/" + ref.Name)
+		}
+	}
+	c.pods.AddHandler(client.Handler{OnAdd: onPod, OnUpdate: func(_, o api.Object) { onPod(o) }, OnDelete: onPod})
+	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.claims}, c.sync)
+}
+
+func kindOrPanic(resource string) *api.KindInfo {
+	k, ok := api.LookupKind(resource)
+	if !ok {
+		panic("controller: kind " + resource + " is not registered")
+	}
+	return k
+}
+
+// runWorkers runs the informers, waits for their first lists, then processes the
+// queue with n workers until ctx is cancelled.
+func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, infs []*client.Informer, syncFn func(context.Context, string) error) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer q.ShutDown()
+	for _, inf := range infs {
+		wg.Add(1)
+		go func() { defer wg.Done(); inf.Run(ctx) }()
+	}
+	for _, inf := range infs {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return
+		}
+	}
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				key, ok := q.Get()
+				if !ok {
+					return
+				}
+				err := syncFn(ctx, key)
+				switch {
+				case err == nil:
+					q.Forget(key)
+				case ctx.Err() == nil:
+					log.Warn("sync failed; retrying", zap.String("key", key), zap.Error(err))
+					q.AddRateLimited(key)
+				}
+				q.Done(key)
+			}
+		}()
+	}
+	<-ctx.Done()
+}
+
+// templateHash names a pod template's revision.
+func templateHash(t *api.PodTemplateSpec) string {
+	b, _ := json.Marshal(t)
+	h := fnv.New32a()
+	h.Write(b)
+	return fmt.Sprintf("%08x", h.Sum32())[:8]
+}
+
+func podReady(p *api.Pod) bool {
+	c := p.Status.Condition(api.PodReady)
+	return c != nil && c.Status == api.ConditionTrue && p.DeletionTimestamp == nil
+}
+
+// ordinalOf parses NAME-N for the set named set; -1 when the name is not of that form.
+func ordinalOf(set, pod string) int {
+	s, ok := strings.CutPrefix(pod, set+"-")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || strconv.Itoa(n) != s {
+		return -1
+	}
+	return n
+}
+
+// ClaimName is the claim a StatefulSet's replica gets from a claim template.
+func ClaimName(template, set string, ordinal int) string {
+	return fmt.Sprintf("%s-%s-%d", template, set, ordinal)
+}
+
+func (c *StatefulSetController) sync(ctx context.Context, key string) error {
+	o := c.sets.Get(key)
+	if o == nil {
+		return nil // deleted: the garbage collector removes its pods
+	}
+	set := o.(*api.StatefulSet)
+	if set.DeletionTimestamp != nil {
+		return nil
+	}
+	revision := set.Name + "-" + templateHash(&set.Spec.Template)
+	replicas := int(api.Int32Value(set.Spec.Replicas, 1))
+	ordered := set.Spec.PodManagementPolicy != api.ParallelPodManagement
+	byOrdinal := map[int]*api.Pod{}
+	var condemned []*api.Pod // ordinals beyond replicas, highest first
+	for _, po := range c.pods.List() {
+		p := po.(*api.Pod)
+		if p.Namespace != set.Namespace || !p.IsControlledBy(set.UID) {
+			continue
+		}
+		n := ordinalOf(set.Name, p.Name)
+		if n < 0 {
+			continue
+		}
+		byOrdinal[n] = p
+		if n >= replicas {
+			condemned = append(condemned, p)
+		}
+	}
+	err := c.reconcile(ctx, set, revision, replicas, ordered, byOrdinal, condemned)
+	if serr := c.updateStatus(ctx, set, revision, replicas, byOrdinal); err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (c *StatefulSetController) reconcile(ctx context.Context, set *api.StatefulSet, revision string, replicas int, ordered bool, byOrdinal map[int]*api.Pod, condemned []*api.Pod) error {
+	podKind := kindOrPanic("pods")
+	healthy := true // every pod below replicas exists, runs and is Ready
+	for n := 0; n < replicas; n++ {
+		p := byOrdinal[n]
+		switch {
+		case p == nil:
+			if err := c.createPod(ctx, set, revision, n); err != nil {
+				return err
+			}
+			healthy = false
+		case p.DeletionTimestamp != nil:
+			healthy = false // wait for it to go before making it again
+		case p.Status.Phase == api.PodFailed || p.Status.Phase == api.PodSucceeded:
+			// A stopped pod is replaced under the same name.
+			if _, err := c.Client.Delete(ctx, podKind, p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
+				return err
+			}
+			healthy = false
+		case !podReady(p):
+			healthy = false
+		}
+		if ordered && !healthy {
+			return nil
+		}
+	}
+	// Scale down: the highest ordinal first, one at a time, and (OrderedReady) only
+	// while the rest are healthy.
+	maxOrd, victim := -1, (*api.Pod)(nil)
+	for _, p := range condemned {
+		if p.DeletionTimestamp != nil {
+			if ordered {
+				return nil
+			}
+			continue
+		}
+		if n := ordinalOf(set.Name, p.Name); n > maxOrd {
+			maxOrd, victim = n, p
+		}
+	}
+	if victim != nil && (healthy || !ordered) {
+		c.Logger.Info("scaling down", zap.String("statefulset", set.Key()), zap.String("pod", victim.Name))
+		_, err := c.Client.Delete(ctx, podKind, victim.Namespace, victim.Name)
+		if client.IsNotFound(err) {
+			err = nil
+		}
+		return err
+	}
+	if !healthy || len(condemned) > 0 || set.Spec.UpdateStrategy.Type != api.RollingUpdateStatefulSetStrategyType {
+		return nil
+	}
+	// Rolling update: replace the highest ordinal at or above the partition that
+	// still has an old revision; the loop above makes it again from the new template.
+	partition := 0
+	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		partition = int(*ru.Partition)
+	}
+	for n := replicas - 1; n >= partition; n-- {
+		p := byOrdinal[n]
+		if p != nil && p.Labels[api.LabelControllerRevisionHash] != revision {
+			c.Logger.Info("replacing a pod with the new revision", zap.String("statefulset", set.Key()), zap.String("pod", p.Name))
+			_, err := c.Client.Delete(ctx, podKind, p.Namespace, p.Name)
+			if client.IsNotFound(err) {
+				err = nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// createPod makes the replica's claims (if missing) and then its pod.
+func (c *StatefulSetController) createPod(ctx context.Context, set *api.StatefulSet, revision string, n int) error {
+	name := fmt.Sprintf("%s-%d", set.Name, n)
+	pod := &api.Pod{}
+	pod.APIVersion, pod.Kind = "v1", "Pod"
+	pod.Namespace, pod.Name = set.Namespace, name
+	pod.Labels = map[string]string{}
+	for k, v := range set.Spec.Template.Metadata.Labels {
+		pod.Labels[k] = v
+	}
+	pod.Labels[api.LabelControllerRevisionHash] = revision
+	pod.Labels[api.LabelStatefulSetPodName] = name
+	if len(set.Spec.Template.Metadata.Annotations) > 0 {
+		pod.Annotations = map[string]string{}
+		for k, v := range set.Spec.Template.Metadata.Annotations {
+			pod.Annotations[k] = v
+		}
+	}
+	yes := true
+	pod.OwnerReferences = []api.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: set.Name, UID: set.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
+	pod.Spec = api.DeepCopy(&api.Pod{Spec: set.Spec.Template.Spec}).(*api.Pod).Spec
+	pod.Spec.Hostname = name
+	pod.Spec.Subdomain = set.Spec.ServiceName
+	for i := range set.Spec.VolumeClaimTemplates {
+		t := &set.Spec.VolumeClaimTemplates[i]
+		claim, err := c.ensureClaim(ctx, set, t, n)
+		if err != nil {
+			return err
+		}
+		vol := api.Volume{Name: t.Name, PersistentVolumeClaim: &api.PersistentVolumeSource{ClaimName: claim.Name}}
+		replaced := false
+		for j := range pod.Spec.Volumes {
+			if pod.Spec.Volumes[j].Name == t.Name {
+				pod.Spec.Volumes[j], replaced = vol, true
+			}
+		}
+		if !replaced {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, vol)
+		}
+		if node := claim.BoundNode(); node != "" {
+			if pod.Spec.NodeSelector == nil {
+				pod.Spec.NodeSelector = map[string]string{}
+			}
+			pod.Spec.NodeSelector[api.LabelHostname] = node
+		}
+	}
+	c.Logger.Info("creating pod", zap.String("statefulset", set.Key()), zap.String("pod", name))
+	_, err := c.Client.Create(ctx, pod)
+	if client.IsAlreadyExists(err) {
+		return nil // the cache has not seen it yet
+	}
+	return err
+}
+
+// ensureClaim returns replica n's claim from template t, creating it when missing.
+// Claims carry no owner reference: they outlive their pods and the set.
+func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.StatefulSet, t *api.PersistentVolumeClaim, n int) (*api.PersistentVolumeClaim, error) {
+	name := ClaimName(t.Name, set.Name, n)
+	if o := c.claims.Get(set.Namespace + "/" + name); o != nil {
+		return o.(*api.PersistentVolumeClaim), nil
+	}
+	k := kindOrPanic("persistentvolumeclaims")
+	if o, err := c.Client.Get(ctx, k, set.Namespace, name); err == nil {
+		return o.(*api.PersistentVolumeClaim), nil
+	} else if !client.IsNotFound(err) {
+		return nil, err
+	}
+	claim := &api.PersistentVolumeClaim{}
+	claim.APIVersion, claim.Kind = "v1", "PersistentVolumeClaim"
+	claim.Namespace, claim.Name = set.Namespace, name
+	claim.Labels = map[string]string{}
+	for k, v := range t.Labels {
+		claim.Labels[k] = v
+	}
+	if set.Spec.Selector != nil {
+		for k, v := range set.Spec.Selector.MatchLabels {
+			claim.Labels[k] = v
+		}
+	}
+	claim.Annotations = t.Annotations
+	claim.Spec = t.Spec
+	c.Logger.Info("creating claim", zap.String("statefulset", set.Key()), zap.String("claim", name))
+	o, err := c.Client.Create(ctx, claim)
+	if client.IsAlreadyExists(err) {
+		o, err = c.Client.Get(ctx, k, set.Namespace, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o.(*api.PersistentVolumeClaim), nil
+}
+
+func (c *StatefulSetController) updateStatus(ctx context.Context, set *api.StatefulSet, revision string, replicas int, byOrdinal map[int]*api.Pod) error {
+	st := api.StatefulSetStatus{ObservedGeneration: set.Generation, UpdateRevision: revision, CollisionCount: set.Status.CollisionCount}
+	current := set.Status.CurrentRevision
+	if current == "" {
+		current = revision
+	}
+	for _, p := range byOrdinal {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		st.Replicas++
+		if podReady(p) {
+			st.ReadyReplicas++
+			st.AvailableReplicas++
+		}
+		switch p.Labels[api.LabelControllerRevisionHash] {
+		case revision:
+			st.UpdatedReplicas++
+		}
+		if p.Labels[api.LabelControllerRevisionHash] == current {
+			st.CurrentReplicas++
+		}
+	}
+	if int(st.UpdatedReplicas) == replicas && int(st.ReadyReplicas) >= replicas {
+		current = revision
+		st.CurrentReplicas = st.UpdatedReplicas
+	}
+	st.CurrentRevision = current
+	if reflect.DeepEqual(st, set.Status) {
+		return nil
+	}
+	next := api.DeepCopy(set).(*api.StatefulSet)
+	next.Status = st
+	_, err := c.Client.UpdateStatus(ctx, next)
+	if client.IsConflict(err) || client.IsNotFound(err) {
+		return nil // a newer version is queued
+	}
+	return err
+}
