@@ -56,6 +56,52 @@ transaction per write in the same run.`,
 					})
 				},
 			},
+			{
+				Name:  "workloads",
+				Usage: "a Deployment scaled from 0 to 100 replicas until all are Ready, beside 100 bare runc runs",
+				Description: `Starts an all-in-one server in a temporary data dir, imports a busybox image
+built from busybox-static, creates a Deployment of 'sleep 3600' pods with 0 replicas,
+scales it to --replicas and times until its status reports them all Ready. The
+same number of bare 'runc run's of 'true', one after another, are timed in the same
+run before the server starts (target: the Deployment within 2 x their total).
+Needs root and runc.`,
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "replicas", Value: 100, Usage: "replicas to scale to, and bare runc runs of the peer"},
+				},
+				Action: func(c *cli.Context) error {
+					exe, err := os.Executable()
+					if err != nil {
+						return err
+					}
+					return bench.Workloads(c.Context, bench.WorkloadsConfig{Binary: exe, Replicas: c.Int("replicas"), Out: c.App.Writer})
+				},
+			},
+			{
+				Name:  "scheduler",
+				Usage: "scheduler throughput in pods/s with simulated nodes, then through the API",
+				Description: `Schedules --pods pods on --nodes simulated nodes with each strategy (spread,
+binpack, random), the scheduler alone with an in-memory view and binder, and prints
+pods/s beside the Kubernetes scheduler's published ~100 pods/s (not measured here).
+Then starts a master-role server (no agent) in a temporary data dir, registers
+--api-nodes Node objects through the API, creates --api-pods pods with 16 clients
+and times until every one is bound (--api-pods -1 skips this phase).`,
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "nodes", Value: 1000, Usage: "simulated nodes of the in-memory phase"},
+					&cli.IntFlag{Name: "pods", Value: 10000, Usage: "pods scheduled per strategy in the in-memory phase"},
+					&cli.IntFlag{Name: "api-nodes", Value: 200, Usage: "Node objects of the API phase"},
+					&cli.IntFlag{Name: "api-pods", Value: 2000, Usage: "pods of the API phase; -1 skips it"},
+				},
+				Action: func(c *cli.Context) error {
+					exe, err := os.Executable()
+					if err != nil {
+						return err
+					}
+					return bench.Scheduler(c.Context, bench.SchedulerConfig{
+						Binary: exe, Nodes: c.Int("nodes"), Pods: c.Int("pods"),
+						APINodes: c.Int("api-nodes"), APIPods: c.Int("api-pods"), Out: c.App.Writer,
+					})
+				},
+			},
 		},
 	}
 }

@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/testimage"
+)
+
+// WorkloadsConfig configures the Deployment scale-up benchmark.
+type WorkloadsConfig struct {
+	// Binary is the cloudbox executable to start as the server.
+	Binary string
+	// Replicas is how many replicas the Deployment is scaled to from zero, and how
+	// many bare `runc run`s the peer times. If zero, 100.
+	Replicas int
+	// Out receives the report.
+	Out io.Writer
+}
+
+// benchDeployment is the name of the Deployment the workloads benchmark scales.
+const benchDeployment = "bench-web"
+
+// Workloads measures, in one run: a Deployment of busybox `sleep 3600` pods scaled
+// from 0 to cfg.Replicas until its status says every replica is Ready, and the same
+// number of bare `runc run`s of `true` one after another, the floor a runtime could
+// reach on this machine (target: the Deployment within 2 x the runc total).
+func Workloads(ctx context.Context, cfg WorkloadsConfig) error {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 100
+	}
+	out := cfg.Out
+	dir, err := os.MkdirTemp("", "cloudbox-bench-workloads-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tarPath := filepath.Join(dir, "busybox.tar")
+	if err := testimage.WriteBusyboxTarball(tarPath, "docker.io/library/busybox:1.36"); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "workloads benchmark: Deployment scale 0 -> N beside N bare runc runs")
+
+	// The peer runs first, before the server exists, so neither competes with the
+	// other for the two cores. runcRun's bundle set-up (one `runc spec`) is timed
+	// alone in its own directory and taken out of the total.
+	setupStart := time.Now()
+	if _, err := runcRun(ctx, filepath.Join(dir, "runc-setup"), 0); err != nil {
+		return fmt.Errorf("bare runc run (the peer): %w", err)
+	}
+	setup := time.Since(setupStart)
+	runcStart := time.Now()
+	runcP50, err := runcRun(ctx, filepath.Join(dir, "runc"), cfg.Replicas)
+	if err != nil {
+		return fmt.Errorf("bare runc run (the peer): %w", err)
+	}
+	runcTotal := max(time.Since(runcStart)-setup, time.Millisecond)
+	fmt.Fprintf(out, "bare runc run (true) x %d, sequential: %7.2f s total, p50 %.1f ms\n",
+		cfg.Replicas, runcTotal.Seconds(), ms(runcP50))
+
+	srvDir := filepath.Join(dir, "server")
+	srv, _, err := startServer(ctx, cfg.Binary, srvDir, "--cgroup-parent", "/cloudbox-bench-workloads")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		srv.stop()
+		cmd := exec.Command(cfg.Binary, "--log-level", "warn", "server", "--cleanup", "--data-dir", srvDir,
+			"--cgroup-parent", "/cloudbox-bench-workloads")
+		cmd.Stderr = os.Stderr
+		_ = cmd.Run()
+	}()
+	if err := importImage(ctx, srv.client, tarPath); err != nil {
+		return err
+	}
+
+	cl := srv.client
+	deployKind, _ := api.LookupKind("deployments")
+	if _, err := cl.Create(ctx, workloadDeployment(benchDeployment, 0)); err != nil {
+		return fmt.Errorf("creating the deployment: %w", err)
+	}
+	took, err := scaleAndWait(ctx, cl, deployKind, benchDeployment, cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	ratio := took.Seconds() / runcTotal.Seconds()
+	fmt.Fprintf(out, "cloudbox Deployment 0 -> %d replicas, until readyReplicas == %d: %7.2f s\n", cfg.Replicas, cfg.Replicas, took.Seconds())
+	fmt.Fprintf(out, "  ratio to %d bare runc runs: %.2f (target <= 2)\n", cfg.Replicas, ratio)
+
+	// Deleting the Deployment cascades (in the background) to its ReplicaSet and
+	// pods; the server is stopped only once the agent has removed them all.
+	if _, err := cl.Delete(ctx, deployKind, "default", benchDeployment); err != nil {
+		return fmt.Errorf("deleting the deployment: %w", err)
+	}
+	podKind, _ := api.LookupKind("pods")
+	if err := waitCount(ctx, cl, podKind, "app="+benchDeployment, 2*time.Minute, func(n int) bool { return n == 0 }); err != nil {
+		return fmt.Errorf("waiting for the deployment's pods to go: %w", err)
+	}
+	return nil
+}
+
+// importImage imports the image tarball at path into the bench node's store.
+func importImage(ctx context.Context, cl *client.Client, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rc, err := cl.Stream(ctx, "POST", "/api/v1/nodes/bench-node/images", map[string][]string{"action": {"import"}}, f)
+	if err != nil {
+		return fmt.Errorf("importing the image: %w", err)
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, rc)
+	return err
+}
+
+// workloadDeployment is a Deployment of busybox `sleep 3600` pods that stop at once
+// when deleted.
+func workloadDeployment(name string, replicas int32) *api.Deployment {
+	k, _ := api.LookupKind("deployments")
+	d := k.NewObject().(*api.Deployment)
+	d.Name, d.Namespace = name, "default"
+	d.Spec.Replicas = &replicas
+	labels := map[string]string{"app": name}
+	d.Spec.Selector = &api.LabelSelector{MatchLabels: labels}
+	d.Spec.Template.Metadata.Labels = labels
+	zero := int64(0)
+	d.Spec.Template.Spec.TerminationGracePeriodSeconds = &zero
+	d.Spec.Template.Spec.Containers = []api.Container{{Name: "c", Image: "busybox:1.36", ImagePullPolicy: "IfNotPresent",
+		Command: []string{"sleep", "3600"}}}
+	return d
+}
+
+// scaleAndWait sets the Deployment's spec.replicas with a merge patch and returns the
+// time from the patch until its status reports that many ready replicas for the
+// patched generation. The watch starts before the patch, so no update is missed.
+func scaleAndWait(ctx context.Context, cl *client.Client, k *api.KindInfo, name string, replicas int) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cur, err := cl.Get(ctx, k, "default", name)
+	if err != nil {
+		return 0, err
+	}
+	events, err := cl.Watch(ctx, k, "default", client.ListOptions{ResourceVersion: cur.GetObjectMeta().ResourceVersion})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	patched, err := cl.Patch(ctx, k, "default", name, "", []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)))
+	if err != nil {
+		return 0, fmt.Errorf("scaling %s: %w", name, err)
+	}
+	gen := patched.GetObjectMeta().Generation
+	timeout := time.After(10 * time.Minute)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return 0, errors.New("deployment watch ended")
+			}
+			if ev.Err != nil {
+				return 0, ev.Err
+			}
+			d, ok := ev.Object.(*api.Deployment)
+			if !ok || d.Name != name {
+				continue
+			}
+			if d.Status.ObservedGeneration >= gen && int(d.Status.ReadyReplicas) == replicas {
+				return time.Since(start), nil
+			}
+		case <-timeout:
+			return 0, fmt.Errorf("deployment %s not at %d ready replicas within 10 minutes", name, replicas)
+		}
+	}
+}
+
+// waitCount waits until done accepts the number of objects of kind k in default that
+// match selector, following a watch from a list rather than polling.
+func waitCount(ctx context.Context, cl *client.Client, k *api.KindInfo, selector string, timeout time.Duration, done func(int) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	l, err := cl.ListAll(ctx, k, "default", client.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, o := range l.Items {
+		names[o.GetObjectMeta().Name] = true
+	}
+	if done(len(names)) {
+		return nil
+	}
+	events, err := cl.Watch(ctx, k, "default", client.ListOptions{LabelSelector: selector, ResourceVersion: l.ResourceVersion})
+	if err != nil {
+		return err
+	}
+	for ev := range events {
+		if ev.Err != nil {
+			return ev.Err
+		}
+		switch ev.Type {
+		case "ADDED", "MODIFIED":
+			names[ev.Object.GetObjectMeta().Name] = true
+		case "DELETED":
+			delete(names, ev.Object.GetObjectMeta().Name)
+		}
+		if done(len(names)) {
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%d %s left after %s", len(names), k.Resource, timeout)
+	}
+	return errors.New("watch ended")
+}
