@@ -18,6 +18,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/cloud/events"
 )
 
 // Config configures an agent.
@@ -60,6 +61,10 @@ type Config struct {
 	// BackoffReset is how long a container must run for its back-off to start over.
 	// If zero, 10 min.
 	BackoffReset time.Duration
+	// Recorder receives the events about the node's pods (Pulling, Started, Killing,
+	// BackOff, Unhealthy...), which Run writes while the agent runs. If nil, the
+	// agent records no events.
+	Recorder *events.Recorder
 	// ResolvConf and HostsFile are the host's files that pods get a copy of
 	// (/etc/hosts only with hostNetwork). If empty, /etc/resolv.conf and /etc/hosts.
 	ResolvConf, HostsFile string
@@ -192,6 +197,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	close(a.registered)
 	a.log.Info("node registered")
+	if r := a.cfg.Recorder; r != nil {
+		a.spawn(func() { r.Run(ctx) })
+	}
 	if a.pods != nil {
 		a.spawn(func() { a.pods.run(ctx) })
 	} else {

@@ -145,6 +145,14 @@ func (w *podWorker) kick() {
 	}
 }
 
+// event records an event about the pod (a no-op without a Recorder, or before the
+// pod was seen). Any goroutine may call it.
+func (w *podWorker) event(typ, reason, messageFmt string, args ...any) {
+	if p := w.latestPod(); p != nil {
+		w.a.cfg.Recorder.Event(p, typ, reason, messageFmt, args...)
+	}
+}
+
 // latestPod returns the newest version of the pod seen, or nil.
 func (w *podWorker) latestPod() *api.Pod {
 	w.mu.Lock()

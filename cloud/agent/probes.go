@@ -30,6 +30,11 @@ func (k probeKind) String() string {
 	return [...]string{"startup", "liveness", "readiness"}[k]
 }
 
+// title is the kind as the start of a sentence, for events.
+func (k probeKind) title() string {
+	return [...]string{"Startup", "Liveness", "Readiness"}[k]
+}
+
 // probeResult is a probe's outcome changing: startup succeeded or failed for good,
 // liveness failed, readiness flipped.
 type probeResult struct {
@@ -277,6 +282,7 @@ func (w *podWorker) probeLoop(ctx context.Context, kind probeKind, name, taskID 
 		} else {
 			okRun, failRun = 0, failRun+1
 			w.log.Debug("probe failed", zap.String("container", name), zap.Stringer("probe", kind), zap.Error(err))
+			w.event(api.EventWarning, "Unhealthy", "%s probe failed: %v", kind.title(), err)
 		}
 		switch {
 		case err == nil && okRun >= success:

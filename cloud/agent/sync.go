@@ -53,6 +53,7 @@ func (w *podWorker) sync() time.Time {
 			if w.volErr != err.Error() {
 				w.log.Warn("setting up the pod's volumes failed", zap.Error(err))
 			}
+			w.event(api.EventWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
 			w.volErr = err.Error()
 			return w.volRetry.failed(w.a.policy(), now)
 		}
@@ -121,8 +122,12 @@ func shouldRestart(policy string, t *api.ContainerStateTerminated) bool {
 
 // crashLoop is the waiting state of a container in restart back-off. The message
 // names the whole delay, as the kubelet's does, so that it stays the same (and the
-// status unchanged) while the wait lasts.
+// status unchanged) while the wait lasts. Entering the back-off (c.waiting not yet
+// saying so) records a BackOff event.
 func (w *podWorker) crashLoop(c *container) *api.ContainerStateWaiting {
+	if c.waiting == nil || c.waiting.Reason != reasonCrashLoopBackOff {
+		w.event(api.EventWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.name, w.pod.Name, w.pod.Namespace, w.pod.UID)
+	}
 	return &api.ContainerStateWaiting{Reason: reasonCrashLoopBackOff,
 		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", c.crash.delay, c.name, w.pod.Name, w.pod.Namespace, w.pod.UID)}
 }
@@ -140,8 +145,12 @@ func (w *podWorker) start(c *container, spec *api.Container) time.Time {
 				return show
 			}
 			c.waiting = &api.ContainerStateWaiting{Reason: reasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q", spec.Image)}
+			w.event(api.EventNormal, "BackOff", "Back-off pulling image %q", spec.Image)
 		}
 		return c.preStartErr.at
+	}
+	if spec.ImagePullPolicy != api.PullNever {
+		w.event(api.EventNormal, "Pulling", "Pulling image %q", spec.Image)
 	}
 	imageID, err := d.PullImage(w.podCtx, spec.Image, spec.ImagePullPolicy)
 	if err != nil {
@@ -149,9 +158,15 @@ func (w *podWorker) start(c *container, spec *api.Container) time.Time {
 			return time.Time{}
 		}
 		w.log.Warn("pulling image failed", zap.String("container", c.name), zap.String("image", spec.Image), zap.Error(err))
+		w.event(api.EventWarning, "Failed", "Failed to pull image %q: %v", spec.Image, err)
 		c.waiting = &api.ContainerStateWaiting{Reason: reasonErrImagePull, Message: err.Error()}
 		c.preStartErr.failed(w.a.policy(), now)
 		return c.preStartErr.failedAt.Add(min(pullErrorShown, c.preStartErr.delay))
+	}
+	if spec.ImagePullPolicy == api.PullNever {
+		w.event(api.EventNormal, "Pulled", "Container image %q already present on machine", spec.Image)
+	} else {
+		w.event(api.EventNormal, "Pulled", "Successfully pulled image %q in %s", spec.Image, clk.Now().Sub(now).Round(time.Millisecond))
 	}
 	cfg, err := w.taskConfig(p, spec, imageID)
 	if err != nil {
@@ -159,6 +174,7 @@ func (w *podWorker) start(c *container, spec *api.Container) time.Time {
 			return time.Time{}
 		}
 		w.log.Warn("container configuration failed", zap.String("container", c.name), zap.Error(err))
+		w.event(api.EventWarning, "Failed", "Error: %v", err)
 		c.waiting = &api.ContainerStateWaiting{Reason: reasonConfigError, Message: err.Error()}
 		return c.preStartErr.failed(w.a.policy(), now)
 	}
@@ -197,6 +213,7 @@ func (w *podWorker) start(c *container, spec *api.Container) time.Time {
 		// The kubelet's StartError: the attempt counts, and the restart policy and
 		// back-off apply as to a crash.
 		w.log.Warn("starting container failed", zap.String("container", c.name), zap.String("task", cfg.ID), zap.Error(err))
+		w.event(api.EventWarning, "Failed", "Error: %v", err)
 		w.destroyTask(cfg.ID)
 		t := api.NewTime(now)
 		c.rec.Current = &TaskHandle{ID: cfg.ID, Driver: d.Name(), PodUID: p.UID, ContainerName: spec.Name, Attempt: attempt, StartedAt: now}
@@ -215,6 +232,9 @@ func (w *podWorker) start(c *container, spec *api.Container) time.Time {
 	c.ready = !c.init && spec.ReadinessProbe == nil
 	w.save()
 	w.log.Info("container started", zap.String("container", c.name), zap.String("task", h.ID), zap.Int("restarts", int(c.rec.RestartCount)))
+	// The driver creates and starts in one call; both events are the kubelet's.
+	w.event(api.EventNormal, "Created", "Created container %s", c.name)
+	w.event(api.EventNormal, "Started", "Started container %s", c.name)
 	id := h.ID
 	w.a.spawn(func() { w.wait(c.name, id) })
 
@@ -226,6 +246,7 @@ func (w *podWorker) start(c *container, spec *api.Container) time.Time {
 				return time.Time{}
 			}
 			w.log.Warn("postStart hook failed; killing the container", zap.String("container", c.name), zap.Error(err))
+			w.event(api.EventWarning, "FailedPostStartHook", "PostStartHook failed: %v", err)
 			w.kill(c, fmt.Sprintf("PostStartHook failed: %v", err))
 			return time.Time{}
 		}
@@ -377,6 +398,7 @@ func (w *podWorker) kill(c *container, msg string) {
 		return
 	}
 	c.killing, c.killMsg, c.ready = true, msg, false
+	w.event(api.EventNormal, "Killing", "%s", msg)
 	if c.stopProbes != nil {
 		c.stopProbes()
 		c.stopProbes = nil

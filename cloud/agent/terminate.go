@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
@@ -43,6 +44,9 @@ func (w *podWorker) terminate() {
 			continue
 		}
 		spec, id, hook := w.spec(c.name), c.rec.Current.ID, preStop && !c.killing
+		if !c.killing {
+			w.event(api.EventNormal, "Killing", "Stopping container %s", c.name)
+		}
 		stopped[id] = true
 		wg.Add(1)
 		go func() {

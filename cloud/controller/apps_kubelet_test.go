@@ -93,7 +93,8 @@ func newAppsEnv(t *testing.T) *appsEnv {
 	podKind, _ := api.LookupKind("pods")
 	rsc := &ReplicaSetController{Client: cl,
 		ReplicaSets: client.NewInformer(cl, rsKind, "", client.ListOptions{}, nil),
-		Pods:        client.NewInformer(cl, podKind, "", client.ListOptions{}, nil)}
+		Pods:        client.NewInformer(cl, podKind, "", client.ListOptions{}, nil),
+		Recorder:    NewRecorder(cl, "replicaset-controller")}
 	dc := NewDeploymentController(cl, nil)
 	wg.Add(2)
 	go func() { defer wg.Done(); rsc.Run(ctx) }()

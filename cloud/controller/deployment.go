@@ -30,8 +30,10 @@ type DeploymentController struct {
 	ReplicaSets *client.Informer
 	Pods        *client.Informer
 	// Now returns the current time; nil means time.Now.
-	Now    func() time.Time
-	Logger *zap.Logger
+	Now func() time.Time
+	// Recorder receives the ScalingReplicaSet events; nil means none. Run runs it.
+	Recorder *Recorder
+	Logger   *zap.Logger
 
 	queue *Queue
 }
@@ -42,7 +44,10 @@ func NewDeploymentController(cl *client.Client, log *zap.Logger) *DeploymentCont
 		k, _ := api.LookupKind(r)
 		return client.NewInformer(cl, k, "", client.ListOptions{}, log)
 	}
-	return &DeploymentController{Client: cl, Deployments: inf("deployments"), ReplicaSets: inf("replicasets"), Pods: inf("pods"), Logger: log}
+	rec := NewRecorder(cl, "deployment-controller")
+	rec.Logger = log
+	return &DeploymentController{Client: cl, Deployments: inf("deployments"), ReplicaSets: inf("replicasets"), Pods: inf("pods"),
+		Recorder: rec, Logger: log}
 }
 
 // Run adds its handlers to the informers (which must not be running yet), runs them
@@ -56,6 +61,9 @@ func (c *DeploymentController) Run(ctx context.Context) {
 	}
 	c.Logger = c.Logger.Named("deployment")
 	c.queue = NewQueue()
+	if c.Recorder != nil {
+		go c.Recorder.Run(ctx)
+	}
 	enq := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
 	c.Deployments.AddHandler(client.Handler{OnAdd: enq, OnUpdate: func(_, o api.Object) { enq(o) }, OnDelete: enq})
 	c.ReplicaSets.AddHandler(client.Handler{
@@ -332,6 +340,9 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 		return nil, fmt.Errorf("creating replicaset %s: %w", rs.Key(), err)
 	}
 	c.Logger.Info("created replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name), zap.String("revision", rev))
+	if n > 0 {
+		c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
+	}
 	return out.(*api.ReplicaSet), nil
 }
 
@@ -348,6 +359,11 @@ func (c *DeploymentController) scaleRS(ctx context.Context, d *api.Deployment, r
 	}
 	c.Logger.Info("scaled replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name),
 		zap.Int("from", appsReplicas(rs)), zap.Int("to", n))
+	dir := "up"
+	if n < appsReplicas(rs) {
+		dir = "down"
+	}
+	c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled %s replica set %s to %d", dir, rs.Name, n)
 	return true, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/events"
 )
 
 func TestRecorderAggregatesRepeats(t *testing.T) {
@@ -25,7 +26,7 @@ func TestRecorderAggregatesRepeats(t *testing.T) {
 	}
 	r.Event(job, api.EventNormal, "SuccessfulCreate", "Created pod: p2")
 	r.Event(node, api.EventNormal, "NodeReady", "ready") // cluster-scoped: lands in default
-	events := jobWatchUntil(t, cl, jobEventKind, "3 events, BackOff counted 3", func(es []*api.Event) bool {
+	got := jobWatchUntil(t, cl, jobEventKind, "3 events, BackOff counted 3", func(es []*api.Event) bool {
 		if len(es) != 3 {
 			return false
 		}
@@ -36,7 +37,7 @@ func TestRecorderAggregatesRepeats(t *testing.T) {
 		}
 		return false
 	})
-	for _, e := range events {
+	for _, e := range got {
 		switch e.Reason {
 		case "BackOff":
 			if e.Type != api.EventWarning || e.Message != "pod p1 failed" || e.InvolvedObject.Kind != "Job" || e.InvolvedObject.UID != "u-1" ||
@@ -64,24 +65,8 @@ func TestRecorderAggregatesRepeats(t *testing.T) {
 	})
 
 	// Events last seen more than an hour ago are deleted.
-	n, err := CleanupEvents(ctx, cl, time.Hour, clock.Now().Add(-11*time.Minute+65*time.Minute))
+	n, err := events.CleanupEvents(ctx, cl, time.Hour, clock.Now().Add(-11*time.Minute+65*time.Minute))
 	if err != nil || n != 3 {
 		t.Fatalf("cleanup deleted %d (%v), want the 3 events older than an hour", n, err)
-	}
-}
-
-func TestRecorderNeverBlocks(t *testing.T) {
-	r := NewRecorder(nil, "test") // not running: the queue fills and then drops
-	done := make(chan struct{})
-	go func() {
-		for i := 0; i < 3*eventQueueSize; i++ {
-			r.Event(testJob("x"), api.EventNormal, "R", "m")
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Event blocked with a full queue")
 	}
 }

@@ -21,8 +21,10 @@ type NodeLifecycle struct {
 	// node-monitor-grace-period).
 	GracePeriod time.Duration
 	// Now returns the current time; nil means time.Now (tests pass a fake clock).
-	Now    func() time.Time
-	Logger *zap.Logger
+	Now func() time.Time
+	// Recorder receives the NodeNotReady events; nil means none. Run runs it.
+	Recorder *Recorder
+	Logger   *zap.Logger
 }
 
 // Run checks the nodes every quarter grace period until ctx is cancelled.
@@ -37,6 +39,9 @@ func (c *NodeLifecycle) Run(ctx context.Context) {
 		c.Logger = zap.NewNop()
 	}
 	log := c.Logger.Named("node-lifecycle")
+	if c.Recorder != nil {
+		go c.Recorder.Run(ctx)
+	}
 	select {
 	case <-c.Nodes.Synced():
 	case <-ctx.Done():
@@ -85,5 +90,9 @@ func (c *NodeLifecycle) check(ctx context.Context, n *api.Node) error {
 	if client.IsConflict(err) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	c.Recorder.Event(n, api.EventNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", n.Name)
+	return nil
 }

@@ -23,8 +23,10 @@ func init() {
 			Client:      cl,
 			ReplicaSets: client.NewInformer(cl, rsKind, "", client.ListOptions{}, log),
 			Pods:        client.NewInformer(cl, podKind, "", client.ListOptions{}, log),
+			Recorder:    NewRecorder(cl, "replicaset-controller"),
 			Logger:      log,
 		}
+		c.Recorder.Logger = log
 		c.Run(ctx)
 	})
 }
@@ -40,8 +42,11 @@ type ReplicaSetController struct {
 	// Workers is how many keys are reconciled at once. If zero, 4.
 	Workers int
 	// Now returns the current time; nil means time.Now.
-	Now    func() time.Time
-	Logger *zap.Logger
+	Now func() time.Time
+	// Recorder receives the SuccessfulCreate and SuccessfulDelete events; nil means
+	// none. Run runs it.
+	Recorder *Recorder
+	Logger   *zap.Logger
 
 	queue *Queue
 	exp   *appsExpectations
@@ -50,6 +55,9 @@ type ReplicaSetController struct {
 // Run reconciles until ctx is cancelled.
 func (c *ReplicaSetController) Run(ctx context.Context) {
 	c.init()
+	if c.Recorder != nil {
+		go c.Recorder.Run(ctx)
+	}
 	c.ReplicaSets.AddHandler(client.Handler{
 		OnAdd:    func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) },
 		OnUpdate: func(_, o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) },
@@ -312,8 +320,10 @@ func (c *ReplicaSetController) manage(ctx context.Context, rs *api.ReplicaSet, p
 			_, err := c.Client.Create(ctx, p)
 			if err != nil {
 				c.exp.observe(p.Key(), false)
+				c.Recorder.Event(rs, api.EventWarning, "FailedCreate", "Error creating: %v", err)
 				return fmt.Errorf("creating pod for %s: %w", key, err)
 			}
+			c.Recorder.Event(rs, api.EventNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
 			return nil
 		})
 	case diff > 0:
@@ -334,8 +344,10 @@ func (c *ReplicaSetController) manage(ctx context.Context, rs *api.ReplicaSet, p
 			}
 			if err != nil {
 				c.exp.observe(p.Key(), true)
+				c.Recorder.Event(rs, api.EventWarning, "FailedDelete", "Error deleting: %v", err)
 				return fmt.Errorf("deleting pod %s: %w", p.Key(), err)
 			}
+			c.Recorder.Event(rs, api.EventNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 			return nil
 		})
 	}

@@ -49,6 +49,21 @@ func TestReplicaSetScalesAndHeals(t *testing.T) {
 			t.Fatalf("pod name %q", p.Name)
 		}
 	}
+	e.waitFor("events", "a SuccessfulCreate event on the ReplicaSet for each pod", func(objs []api.Object) bool {
+		created := map[string]bool{}
+		for _, o := range objs {
+			ev := o.(*api.Event)
+			if ev.Reason == "SuccessfulCreate" && ev.InvolvedObject.Kind == "ReplicaSet" && ev.InvolvedObject.UID == rs.UID {
+				created[ev.Message] = true
+			}
+		}
+		for _, p := range pods {
+			if !created["Created pod: "+p.Name] {
+				return false
+			}
+		}
+		return true
+	})
 	e.waitFor("replicasets", "status 3 ready", func(objs []api.Object) bool {
 		for _, o := range objs {
 			if r := o.(*api.ReplicaSet); r.Name == "web" {

@@ -18,7 +18,9 @@ import (
 
 func init() {
 	Register("statefulset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		(&StatefulSetController{Client: cl, Logger: log}).Run(ctx)
+		rec := NewRecorder(cl, "statefulset-controller")
+		rec.Logger = log
+		(&StatefulSetController{Client: cl, Recorder: rec, Logger: log}).Run(ctx)
 	})
 }
 
@@ -33,6 +35,9 @@ func init() {
 // kubernetes.io/hostname, since a local volume cannot follow it elsewhere.
 type StatefulSetController struct {
 	Client *client.Client
+	// Recorder receives the SuccessfulCreate and SuccessfulDelete events; nil means
+	// none. Run runs it.
+	Recorder *Recorder
 	// Logger is used as given (the registry names it); nil means no logging.
 	Logger *zap.Logger
 
@@ -46,6 +51,9 @@ func (c *StatefulSetController) Run(ctx context.Context) {
 		c.Logger = zap.NewNop()
 	}
 	c.queue = NewQueue()
+	if c.Recorder != nil {
+		go c.Recorder.Run(ctx)
+	}
 	c.sets = client.NewInformer(c.Client, kindOrPanic("statefulsets"), "", client.ListOptions{}, c.Logger)
 	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
 	c.claims = client.NewInformer(c.Client, kindOrPanic("persistentvolumeclaims"), "", client.ListOptions{}, c.Logger)
@@ -177,7 +185,6 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 }
 
 func (c *StatefulSetController) reconcile(ctx context.Context, set *api.StatefulSet, revision string, replicas int, ordered bool, byOrdinal map[int]*api.Pod, condemned []*api.Pod) error {
-	podKind := kindOrPanic("pods")
 	healthy := true // every pod below replicas exists, runs and is Ready
 	for n := 0; n < replicas; n++ {
 		p := byOrdinal[n]
@@ -191,7 +198,7 @@ func (c *StatefulSetController) reconcile(ctx context.Context, set *api.Stateful
 			healthy = false // wait for it to go before making it again
 		case p.Status.Phase == api.PodFailed || p.Status.Phase == api.PodSucceeded:
 			// A stopped pod is replaced under the same name.
-			if _, err := c.Client.Delete(ctx, podKind, p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
+			if err := c.deletePod(ctx, set, p); err != nil {
 				return err
 			}
 			healthy = false
@@ -218,11 +225,7 @@ func (c *StatefulSetController) reconcile(ctx context.Context, set *api.Stateful
 	}
 	if victim != nil && (healthy || !ordered) {
 		c.Logger.Info("scaling down", zap.String("statefulset", set.Key()), zap.String("pod", victim.Name))
-		_, err := c.Client.Delete(ctx, podKind, victim.Namespace, victim.Name)
-		if client.IsNotFound(err) {
-			err = nil
-		}
-		return err
+		return c.deletePod(ctx, set, victim)
 	}
 	if !healthy || len(condemned) > 0 || set.Spec.UpdateStrategy.Type != api.RollingUpdateStatefulSetStrategyType {
 		return nil
@@ -237,11 +240,7 @@ func (c *StatefulSetController) reconcile(ctx context.Context, set *api.Stateful
 		p := byOrdinal[n]
 		if p != nil && p.Labels[api.LabelControllerRevisionHash] != revision {
 			c.Logger.Info("replacing a pod with the new revision", zap.String("statefulset", set.Key()), zap.String("pod", p.Name))
-			_, err := c.Client.Delete(ctx, podKind, p.Namespace, p.Name)
-			if client.IsNotFound(err) {
-				err = nil
-			}
-			return err
+			return c.deletePod(ctx, set, p)
 		}
 	}
 	return nil
@@ -298,7 +297,26 @@ func (c *StatefulSetController) createPod(ctx context.Context, set *api.Stateful
 	if client.IsAlreadyExists(err) {
 		return nil // the cache has not seen it yet
 	}
-	return err
+	if err != nil {
+		c.Recorder.Event(set, api.EventWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", name, set.Name, err)
+		return err
+	}
+	c.Recorder.Event(set, api.EventNormal, "SuccessfulCreate", "create Pod %s in StatefulSet %s successful", name, set.Name)
+	return nil
+}
+
+// deletePod deletes one of set's pods; one already gone is no error.
+func (c *StatefulSetController) deletePod(ctx context.Context, set *api.StatefulSet, p *api.Pod) error {
+	_, err := c.Client.Delete(ctx, kindOrPanic("pods"), p.Namespace, p.Name)
+	switch {
+	case client.IsNotFound(err):
+		return nil
+	case err != nil:
+		c.Recorder.Event(set, api.EventWarning, "FailedDelete", "delete Pod %s in StatefulSet %s failed error: %v", p.Name, set.Name, err)
+		return err
+	}
+	c.Recorder.Event(set, api.EventNormal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
+	return nil
 }
 
 // ensureClaim returns replica n's claim from template t, creating it when missing.

@@ -8,14 +8,17 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/cloud/events"
 	"github.com/cloudbox/cloudbox/cloud/scheduler"
 )
 
 // schedulerLoop feeds the scheduler from informers: its View reads their caches, its
-// Binder writes through the API, and pending pods arrive from the pod informer.
+// Binder writes through the API (and records the Scheduled and FailedScheduling
+// events), and pending pods arrive from the pod informer.
 type schedulerLoop struct {
-	sched   *scheduler.Scheduler
-	pending chan *api.Pod
+	sched    *scheduler.Scheduler
+	recorder *events.Recorder
+	pending  chan *api.Pod
 }
 
 func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy string, log *zap.Logger) (*schedulerLoop, error) {
@@ -23,9 +26,11 @@ func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy 
 	if err != nil {
 		return nil, err
 	}
-	l := &schedulerLoop{pending: make(chan *api.Pod, 1024)}
+	rec := events.NewRecorder(cl, "default-scheduler")
+	rec.Logger = log
+	l := &schedulerLoop{recorder: rec, pending: make(chan *api.Pod, 1024)}
 	view := &informerView{nodes: nodes, podsByNode: map[string]map[string]*api.Pod{}}
-	l.sched = scheduler.New(scheduler.Config{View: view, Binder: apiBinder{cl}, Strategy: strat, Logger: log})
+	l.sched = scheduler.New(scheduler.Config{View: view, Binder: apiBinder{cl: cl, rec: rec}, Strategy: strat, Logger: log})
 	enqueue := func(o api.Object) {
 		p := o.(*api.Pod)
 		if p.Spec.NodeName == "" && !p.IsTerminal() && p.DeletionTimestamp == nil {
@@ -52,7 +57,10 @@ func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy 
 	return l, nil
 }
 
-func (l *schedulerLoop) Run(ctx context.Context) { l.sched.Run(ctx, l.pending) }
+func (l *schedulerLoop) Run(ctx context.Context) {
+	go l.recorder.Run(ctx)
+	l.sched.Run(ctx, l.pending)
+}
 
 // informerView is the scheduler's read-only view: nodes from their informer, and
 // pods indexed by node from the pod informer's events, so a decision reads only the
@@ -100,14 +108,24 @@ func (v *informerView) PodsOnNode(name string) []*api.Pod {
 	return out
 }
 
-// apiBinder writes the scheduler's decisions through the API.
-type apiBinder struct{ cl *client.Client }
+// apiBinder writes the scheduler's decisions through the API, and tells of them in
+// events as Kubernetes's scheduler does. The scheduler calls Unschedulable only
+// when the reason changed, so FailedScheduling is not repeated on every retry.
+type apiBinder struct {
+	cl  *client.Client
+	rec *events.Recorder // nil records nothing
+}
 
 func (b apiBinder) Bind(ctx context.Context, pod *api.Pod, node string) error {
-	return b.cl.Bind(ctx, pod.Namespace, pod.Name, node)
+	if err := b.cl.Bind(ctx, pod.Namespace, pod.Name, node); err != nil {
+		return err
+	}
+	b.rec.Event(pod, api.EventNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
+	return nil
 }
 
 func (b apiBinder) Unschedulable(ctx context.Context, pod *api.Pod, message string) error {
+	b.rec.Event(pod, api.EventWarning, "FailedScheduling", "%s", message)
 	next := api.DeepCopy(pod).(*api.Pod)
 	changed := next.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionFalse,
 		Reason: api.ReasonUnschedulable, Message: message})

@@ -24,6 +24,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/controller"
+	"github.com/cloudbox/cloudbox/cloud/events"
 	"github.com/cloudbox/cloudbox/cloud/scheduler"
 	"github.com/cloudbox/cloudbox/cloud/tunnel"
 	"github.com/cloudbox/cloudbox/runtime/image"
@@ -301,7 +302,9 @@ func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn 
 	if err != nil {
 		return nil, err
 	}
-	lifecycle := &controller.NodeLifecycle{Client: cl, Nodes: nodes, GracePeriod: s.cfg.NodeMonitorGracePeriod, Logger: s.log}
+	nodeEvents := controller.NewRecorder(cl, "node-controller")
+	nodeEvents.Logger = s.log
+	lifecycle := &controller.NodeLifecycle{Client: cl, Nodes: nodes, GracePeriod: s.cfg.NodeMonitorGracePeriod, Recorder: nodeEvents, Logger: s.log}
 	goFn(func() { nodes.Run(ctx) })
 	goFn(func() { pods.Run(ctx) })
 	goFn(func() { sched.Run(ctx) })
@@ -347,16 +350,19 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	if err != nil {
 		return nil, err
 	}
+	rec := events.NewRecorder(cl, "agent")
+	rec.Logger = s.log.Named("agent")
 	ag, err := agent.New(agent.Config{
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
 		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
-		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"),
+		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), Recorder: rec,
 	})
 	if err != nil {
 		drv.Close()
 		return nil, err
 	}
+	rec.Host = ag.NodeName()
 	return &nodeAgent{Agent: ag, client: cl, driver: drv}, nil
 }
 

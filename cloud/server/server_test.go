@@ -106,6 +106,40 @@ func waitPod(t *testing.T, cl *client.Client, name string, cond func(*api.Pod) b
 	return nil
 }
 
+// waitEvent lists, then watches, the events about the named object in the default
+// namespace until one with reason arrives, and returns it.
+func waitEvent(t *testing.T, cl *client.Client, object, reason string) *api.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	evKind, _ := api.LookupKind("events")
+	opts := client.ListOptions{FieldSelector: "involvedObject.name=" + object}
+	l, err := cl.List(ctx, evKind, "default", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range l.Items {
+		if e := o.(*api.Event); e.Reason == reason {
+			return e
+		}
+	}
+	opts.ResourceVersion = l.ResourceVersion
+	ch, err := cl.Watch(ctx, evKind, "default", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev := range ch {
+		if ev.Err != nil {
+			t.Fatal(ev.Err)
+		}
+		if e, ok := ev.Object.(*api.Event); ok && ev.Type != "BOOKMARK" && e.Reason == reason {
+			return e
+		}
+	}
+	t.Fatalf("no %s event about %s in time", reason, object)
+	return nil
+}
+
 func smallNode() *agent.HostResources {
 	return &agent.HostResources{Hostname: "box", CPUs: 2, MemoryBytes: 4 << 30, Pods: 110, Arch: "amd64"}
 }
@@ -132,6 +166,14 @@ func TestAllInOneSchedulesPodsAndExplainsWhyNot(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPod(t, cl, "fits", func(p *api.Pod) bool { return p.Spec.NodeName == "node-a" })
+	if e := waitEvent(t, cl, "fits", "Scheduled"); e.Message != "Successfully assigned default/fits to node-a" ||
+		e.Type != api.EventNormal || e.InvolvedObject.Kind != "Pod" || e.Source.Component != "default-scheduler" {
+		t.Fatalf("Scheduled event: %+v", e)
+	}
+	// The agent tells of its work too, whether or not the image can be had here.
+	if e := waitEvent(t, cl, "fits", "Pulling"); e.Message != `Pulling image "busybox:1.36"` || e.Source.Component != "agent" || e.Source.Host != "node-a" {
+		t.Fatalf("Pulling event: %+v", e)
+	}
 
 	if _, err := cl.Create(ctx, testPod("too-big", "100m", "64Gi")); err != nil {
 		t.Fatal(err)
@@ -143,6 +185,9 @@ func TestAllInOneSchedulesPodsAndExplainsWhyNot(t *testing.T) {
 	c := p.Status.Condition(api.PodScheduled)
 	if c.Reason != api.ReasonUnschedulable || !strings.Contains(c.Message, "0/1 nodes are available") || !strings.Contains(c.Message, "insufficient memory") {
 		t.Fatalf("unschedulable condition: %+v", c)
+	}
+	if e := waitEvent(t, cl, "too-big", "FailedScheduling"); e.Message != c.Message || e.Type != api.EventWarning {
+		t.Fatalf("FailedScheduling event: %+v, condition message %q", e, c.Message)
 	}
 
 	sel := testPod("picky", "10m", "1Mi")
