@@ -91,19 +91,7 @@ func (c *CronJobController) Run(ctx context.Context) {
 			return
 		}
 	}
-	for {
-		key, ok := c.queue.Get()
-		if !ok {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
-			c.Logger.Info("cronjob sync failed; retrying", zap.String("cronjob", key), zap.Error(err))
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+	c.queue.Work(ctx, c.Logger, c.sync)
 }
 
 // CronJobRunName is the name of the Job a CronJob runs for the schedule time t.

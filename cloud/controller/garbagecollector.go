@@ -146,21 +146,7 @@ func (gc *GarbageCollector) forget(k *api.KindInfo, o api.Object) {
 }
 
 func (gc *GarbageCollector) work(ctx context.Context) {
-	for {
-		key, ok := gc.queue.Get()
-		if !ok {
-			return
-		}
-		err := gc.process(ctx, key)
-		switch {
-		case err == nil:
-			gc.queue.Forget(key)
-		case ctx.Err() == nil:
-			gc.Logger.Warn("garbage collection failed; retrying", zap.String("key", key), zap.Error(err))
-			gc.queue.AddRateLimited(key)
-		}
-		gc.queue.Done(key)
-	}
+	gc.queue.Work(ctx, gc.Logger, gc.process)
 }
 
 func (gc *GarbageCollector) process(ctx context.Context, key string) error {

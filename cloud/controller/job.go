@@ -120,19 +120,7 @@ func (c *JobController) Run(ctx context.Context) {
 			return
 		}
 	}
-	for {
-		key, ok := c.queue.Get()
-		if !ok {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
-			c.Logger.Info("job sync failed; retrying", zap.String("job", key), zap.Error(err))
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+	c.queue.Work(ctx, c.Logger, c.sync)
 }
 
 func (c *JobController) wakeAt(ctx context.Context, key string, t time.Time) { c.waker.at(ctx, key, t) }

@@ -1,8 +1,11 @@
 package controller
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Queue is a work queue of object keys for a reconcile loop, with client-go's
@@ -131,4 +134,25 @@ func (q *Queue) ShutDown() {
 	q.shutdown = true
 	q.mu.Unlock()
 	q.cond.Broadcast()
+}
+
+// Work takes keys until the queue shuts down and calls sync for each: a key whose
+// sync fails comes back after its back-off; one that succeeds has its back-off reset.
+// Several goroutines may Work one queue; no key is ever synced by two at once.
+func (q *Queue) Work(ctx context.Context, log *zap.Logger, sync func(context.Context, string) error) {
+	for {
+		key, ok := q.Get()
+		if !ok {
+			return
+		}
+		err := sync(ctx, key)
+		switch {
+		case err == nil:
+			q.Forget(key)
+		case ctx.Err() == nil:
+			log.Info("sync failed; retrying", zap.String("key", key), zap.Error(err))
+			q.AddRateLimited(key)
+		}
+		q.Done(key)
+	}
 }

@@ -127,21 +127,7 @@ func runAppsWorkers(ctx context.Context, q *Queue, workers int, log *zap.Logger,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				key, ok := q.Get()
-				if !ok {
-					return
-				}
-				if err := syncFn(ctx, key); err != nil {
-					if ctx.Err() == nil {
-						log.Debug("sync failed; retrying", zap.String("key", key), zap.Error(err))
-						q.AddRateLimited(key)
-					}
-				} else {
-					q.Forget(key)
-				}
-				q.Done(key)
-			}
+			q.Work(ctx, log, syncFn)
 		}()
 	}
 	wg.Wait()

@@ -98,21 +98,7 @@ func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, infs []*c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				key, ok := q.Get()
-				if !ok {
-					return
-				}
-				err := syncFn(ctx, key)
-				switch {
-				case err == nil:
-					q.Forget(key)
-				case ctx.Err() == nil:
-					log.Warn("sync failed; retrying", zap.String("key", key), zap.Error(err))
-					q.AddRateLimited(key)
-				}
-				q.Done(key)
-			}
+			q.Work(ctx, log, syncFn)
 		}()
 	}
 	<-ctx.Done()
