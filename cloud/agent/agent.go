@@ -80,6 +80,9 @@ type Agent struct {
 	pods *podManager
 	// wg counts the goroutines Run started, so that Run returns after them.
 	wg sync.WaitGroup
+	// claimsSwept, if not nil, is called after each sweep of the claims' local
+	// volumes with its error (tests wait on it); set it before Run.
+	claimsSwept func(error)
 }
 
 // New returns an agent; Run starts it.

@@ -69,6 +69,9 @@ func (m *podManager) run(ctx context.Context) {
 		return
 	}
 	_ = m.adopt(ctx)
+	// The local volumes of claims deleted while the agent was down go now, and those
+	// of claims deleted later as they go.
+	m.a.spawn(func() { m.a.watchClaims(ctx) })
 }
 
 func (m *podManager) onPod(ctx context.Context, p *api.Pod) {

@@ -339,39 +339,93 @@ func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sour
 	return podVolume{path: dir, within: true, readOnly: src.ReadOnly}, nil
 }
 
+// watchClaims removes the local volumes of deleted claims: once when it starts, for
+// the claims deleted while the agent was down, and again whenever a claim is deleted.
+// A failed sweep is tried again after the back-off base on the agent's clock. It
+// returns when ctx is cancelled.
+func (a *Agent) watchClaims(ctx context.Context) {
+	k, _ := api.LookupKind("persistentvolumeclaims")
+	inf := client.NewInformer(a.cfg.Client, k, "", client.ListOptions{}, a.log)
+	kick := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default: // a sweep is pending already, and will see this deletion too
+		}
+	}
+	inf.AddHandler(client.Handler{OnDelete: func(api.Object) { poke() }})
+	a.spawn(func() { inf.Run(ctx) })
+	poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		err := a.removeStaleClaimVolumes(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if a.claimsSwept != nil {
+			a.claimsSwept(err)
+		}
+		if err != nil {
+			a.log.Warn("removing the local volumes of deleted claims failed; retrying", zap.Error(err), zap.Duration("in", a.cfg.BackoffBase))
+			if !sleep(a.cfg.Clock, a.cfg.BackoffBase, ctx.Done()) {
+				return
+			}
+			poke()
+		}
+	}
+}
+
 // removeStaleClaimVolumes deletes the local volumes of claims that no longer exist
 // (a claim re-created under the same name has another UID, so gets a fresh volume).
-// It is meant to run when the agent starts and when it sees a claim deleted.
+// watchClaims runs it when the agent starts and when it sees a claim deleted.
+//
+// The directories are read before the claims are listed: claimVolume makes a
+// directory only after reading its claim, so a directory seen here belongs to a claim
+// the list shows unless the claim was deleted. Listing first would lose the volume of
+// a claim created, and mounted, between the list and the read.
 func (a *Agent) removeStaleClaimVolumes(ctx context.Context) error {
-	k, _ := api.LookupKind("persistentvolumeclaims")
-	l, err := a.cfg.Client.ListAll(ctx, k, "", client.ListOptions{})
-	if err != nil {
-		return err
-	}
-	live := map[string]bool{}
-	for _, o := range l.Items {
-		live[o.GetObjectMeta().Namespace+"/"+o.GetObjectMeta().UID] = true
-	}
-	nss, err := os.ReadDir(a.claimVolumesDir())
+	root := a.claimVolumesDir()
+	nss, err := os.ReadDir(root)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	var dirs []string // namespace/uid
 	for _, ns := range nss {
-		uids, err := os.ReadDir(filepath.Join(a.claimVolumesDir(), ns.Name()))
+		uids, err := os.ReadDir(filepath.Join(root, ns.Name()))
 		if err != nil {
 			return err
 		}
 		for _, u := range uids {
-			if live[ns.Name()+"/"+u.Name()] {
-				continue
-			}
-			a.log.Info("removing the local volume of a deleted claim", zap.String("namespace", ns.Name()), zap.String("uid", u.Name()))
-			if err := os.RemoveAll(filepath.Join(a.claimVolumesDir(), ns.Name(), u.Name())); err != nil {
-				return err
-			}
+			dirs = append(dirs, ns.Name()+"/"+u.Name())
+		}
+	}
+	if len(dirs) == 0 {
+		return nil
+	}
+	k, _ := api.LookupKind("persistentvolumeclaims")
+	l, err := a.cfg.Client.ListAll(ctx, k, "", client.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing persistentvolumeclaims: %w", err)
+	}
+	live := map[string]bool{}
+	for _, o := range l.Items {
+		live[o.GetObjectMeta().Namespace+"/"+o.GetObjectMeta().UID] = true
+	}
+	for _, d := range dirs {
+		if live[d] {
+			continue
+		}
+		ns, uid, _ := strings.Cut(d, "/")
+		a.log.Info("removing the local volume of a deleted claim", zap.String("namespace", ns), zap.String("uid", uid))
+		if err := os.RemoveAll(filepath.Join(root, ns, uid)); err != nil {
+			return err
 		}
 	}
 	return nil

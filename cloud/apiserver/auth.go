@@ -127,7 +127,7 @@ func (u *User) allowed(verb, resource, sub string) bool {
 		return true
 	}
 	switch resource {
-	case "nodes", "pods", "events":
+	case "nodes", "pods", "events", "persistentvolumeclaims": // agents bind claims to their node
 		return true
 	}
 	return false

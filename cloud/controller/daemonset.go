@@ -1,0 +1,432 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+func init() {
+	Register("daemonset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
+		(&DaemonSetController{Client: cl, Logger: log, Recorder: NewRecorder(cl, "daemonset-controller")}).Run(ctx)
+	})
+}
+
+// dsUnschedulableTaint is the taint Kubernetes gives a cordoned node; a DaemonSet whose
+// template tolerates it runs on cordoned nodes too.
+const dsUnschedulableTaint = "node.kubernetes.io/unschedulable"
+
+// DaemonSetController runs DaemonSets: one pod on every node, Ready or not, that its
+// template's nodeSelector matches, that is schedulable (or whose cordon the template
+// tolerates) and whose NoSchedule and NoExecute taints the template tolerates. Pods
+// are made with spec.nodeName set, so the scheduler never sees them, and a controller
+// owner reference. A node that joins or starts matching gets a pod; a pod whose node
+// stops matching is deleted, and one whose node is gone is deleted at once (grace 0),
+// since no agent is left to finish a graceful delete. A failed pod is deleted and,
+// once it is gone, made again. A template change is rolled out (RollingUpdate) by
+// deleting old pods, labelled with another controller-revision-hash, while at most
+// maxUnavailable nodes lack an available pod; a node gets its new pod only after its
+// old one is gone, so two daemons never share a node's host ports.
+//
+// Pods are never adopted: a DaemonSet only manages the pods it made.
+type DaemonSetController struct {
+	Client *client.Client
+	// Logger is used as given (the registry names it); nil means no logging.
+	Logger *zap.Logger
+	// Recorder receives the controller's events; nil means none.
+	Recorder *Recorder
+	// Now returns the current time (for minReadySeconds); nil means time.Now.
+	Now func() time.Time
+
+	sets, pods, nodes *client.Informer
+	queue             *Queue
+	exp               *appsExpectations
+}
+
+// Run works until ctx is cancelled.
+func (c *DaemonSetController) Run(ctx context.Context) {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Recorder != nil {
+		go c.Recorder.Run(ctx)
+	}
+	c.queue = NewQueue()
+	c.exp = appsNewExpectations()
+	c.sets = client.NewInformer(c.Client, kindOrPanic("daemonsets"), "", client.ListOptions{}, c.Logger)
+	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
+	c.nodes = client.NewInformer(c.Client, kindOrPanic("nodes"), "", client.ListOptions{}, c.Logger)
+
+	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
+	c.sets.AddHandler(client.Handler{
+		OnAdd:    addSet,
+		OnUpdate: func(_, o api.Object) { addSet(o) },
+		OnDelete: func(o api.Object) { c.exp.forget(o.GetObjectMeta().Key()) },
+	})
+	onPod := func(o api.Object, deleted bool) {
+		p := o.(*api.Pod)
+		c.exp.observe(p.Key(), false)
+		if deleted || p.DeletionTimestamp != nil {
+			c.exp.observe(p.Key(), true)
+		}
+		if ref := p.ControllerRef(); ref != nil && ref.Kind == "DaemonSet" {
+			c.queue.Add(p.Namespace + "/" + ref.Name)
+		}
+	}
+	c.pods.AddHandler(client.Handler{
+		OnAdd:    func(o api.Object) { onPod(o, false) },
+		OnUpdate: func(_, o api.Object) { onPod(o, false) },
+		OnDelete: func(o api.Object) { onPod(o, true) },
+	})
+	// Heartbeats update a node's status every few seconds; only what decides where
+	// daemons run (labels, spec, deletion) is worth a sync of every set.
+	c.nodes.AddHandler(client.Handler{
+		OnAdd: func(api.Object) { c.enqueueAll() },
+		OnUpdate: func(old, o api.Object) {
+			on, nn := old.(*api.Node), o.(*api.Node)
+			if !reflect.DeepEqual(on.Labels, nn.Labels) || !reflect.DeepEqual(on.Spec, nn.Spec) || (on.DeletionTimestamp == nil) != (nn.DeletionTimestamp == nil) {
+				c.enqueueAll()
+			}
+		},
+		OnDelete: func(api.Object) { c.enqueueAll() },
+	})
+	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.nodes}, c.sync)
+}
+
+func (c *DaemonSetController) enqueueAll() {
+	for _, o := range c.sets.List() {
+		c.queue.Add(o.GetObjectMeta().Key())
+	}
+}
+
+// dsNodeFit says whether a set's pod belongs on a node: run means a pod should be
+// made there, keep that a running one may stay (a cordon or a NoSchedule taint
+// added later does not evict, as in Kubernetes).
+func dsNodeFit(t *api.PodTemplateSpec, n *api.Node) (run, keep bool) {
+	if n.DeletionTimestamp != nil {
+		return false, false
+	}
+	if t.Spec.NodeName != "" && t.Spec.NodeName != n.Name {
+		return false, false
+	}
+	for k, v := range t.Spec.NodeSelector {
+		if got, ok := n.Labels[k]; !ok || got != v {
+			return false, false
+		}
+	}
+	run, keep = true, true
+	if n.Spec.Unschedulable && !dsTolerated(t.Spec.Tolerations, api.Taint{Key: dsUnschedulableTaint, Effect: api.TaintNoSchedule}) {
+		run = false
+	}
+	for _, taint := range n.Spec.Taints {
+		if taint.Effect != api.TaintNoSchedule && taint.Effect != api.TaintNoExecute {
+			continue
+		}
+		if !dsTolerated(t.Spec.Tolerations, taint) {
+			run = false
+			if taint.Effect == api.TaintNoExecute {
+				keep = false
+			}
+		}
+	}
+	return run, keep
+}
+
+// dsTolerated matches tolerations against a taint as Kubernetes (and the scheduler)
+// does: an empty effect matches every effect; Exists matches any value of the key,
+// and with an empty key every taint; Equal (or none) needs key and value equal.
+func dsTolerated(tols []api.Toleration, t api.Taint) bool {
+	for _, tol := range tols {
+		if tol.Effect != "" && tol.Effect != t.Effect {
+			continue
+		}
+		switch tol.Operator {
+		case api.TolerationOpExists:
+			if tol.Key == "" || tol.Key == t.Key {
+				return true
+			}
+		case "", api.TolerationOpEqual:
+			if tol.Key != "" && tol.Key == t.Key && tol.Value == t.Value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// dsNodeState is one node's part in a sync: whether the set belongs there and the
+// set's pods on it, oldest first.
+type dsNodeState struct {
+	node      *api.Node // nil: the pods name a node that does not exist
+	run, keep bool
+	pods      []*api.Pod
+}
+
+// active is the node's pod that counts: the oldest one neither being deleted nor
+// finished; nil when there is none.
+func (s *dsNodeState) active() *api.Pod {
+	for _, p := range s.pods {
+		if p.DeletionTimestamp == nil && !p.IsTerminal() {
+			return p
+		}
+	}
+	return nil
+}
+
+func (c *DaemonSetController) sync(ctx context.Context, key string) error {
+	o := c.sets.Get(key)
+	if o == nil {
+		c.exp.forget(key)
+		return nil // deleted: the garbage collector removes its pods
+	}
+	ds := o.(*api.DaemonSet)
+	if ds.DeletionTimestamp != nil {
+		return nil
+	}
+	hash := templateHash(&ds.Spec.Template)
+	states := map[string]*dsNodeState{}
+	for _, no := range c.nodes.List() {
+		n := no.(*api.Node)
+		run, keep := dsNodeFit(&ds.Spec.Template, n)
+		states[n.Name] = &dsNodeState{node: n, run: run, keep: keep}
+	}
+	for _, po := range c.pods.List() {
+		p := po.(*api.Pod)
+		if p.Namespace != ds.Namespace || !p.IsControlledBy(ds.UID) {
+			continue
+		}
+		s := states[p.Spec.NodeName]
+		if s == nil {
+			s = &dsNodeState{}
+			states[p.Spec.NodeName] = s
+		}
+		s.pods = append(s.pods, p)
+	}
+	for _, s := range states {
+		sort.SliceStable(s.pods, func(i, j int) bool {
+			a, b := appsCreationTime(s.pods[i]), appsCreationTime(s.pods[j])
+			if !a.Equal(b) {
+				return a.Before(b)
+			}
+			return s.pods[i].Name < s.pods[j].Name
+		})
+	}
+	var err error
+	// A lagging cache must not make a second pod for a node, nor count a pod it
+	// already deleted as available: act only once earlier writes are seen.
+	if c.exp.satisfied(key) {
+		err = c.manage(ctx, ds, hash, states)
+		if err == nil && ds.Spec.UpdateStrategy.Type != api.OnDeleteDaemonSetStrategyType && c.exp.satisfied(key) {
+			err = c.rollingUpdate(ctx, ds, hash, states)
+		}
+	}
+	if serr := c.updateStatus(ctx, ds, hash, states); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// manage makes the missing pods and deletes those that do not belong.
+func (c *DaemonSetController) manage(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
+	var create []string
+	var del []*api.Pod
+	var force []*api.Pod // on a node that no longer exists
+	names := make([]string, 0, len(states))
+	for name := range states {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := states[name]
+		switch {
+		case s.node == nil:
+			force = append(force, s.pods...)
+		case !s.keep || (!s.run && s.active() == nil):
+			for _, p := range s.pods {
+				if p.DeletionTimestamp == nil {
+					del = append(del, p)
+				}
+			}
+		case len(s.pods) == 0:
+			if s.run {
+				create = append(create, name)
+			}
+		default:
+			// Failed (or, against restartPolicy Always, succeeded) pods go, and all but
+			// the oldest running one; the next sync makes a pod once none is left.
+			var running bool
+			for _, p := range s.pods {
+				switch {
+				case p.DeletionTimestamp != nil:
+				case p.IsTerminal() || running:
+					del = append(del, p)
+				default:
+					running = true
+				}
+			}
+		}
+	}
+	key := ds.Key()
+	var errs []error
+	for _, p := range force {
+		zero := int64(0)
+		c.exp.expect(key, []string{p.Key()}, true)
+		if _, err := c.Client.DeleteWithGrace(ctx, kindOrPanic("pods"), p.Namespace, p.Name, &zero); err != nil && !client.IsNotFound(err) {
+			c.exp.observe(p.Key(), true)
+			errs = append(errs, fmt.Errorf("deleting pod %s of a gone node: %w", p.Key(), err))
+			continue
+		}
+		c.Logger.Info("deleted pod of a gone node", zap.String("daemonset", key), zap.String("pod", p.Name), zap.String("node", p.Spec.NodeName))
+	}
+	for _, p := range del {
+		errs = append(errs, c.deletePod(ctx, ds, p, "pod does not belong on its node"))
+	}
+	for _, node := range create {
+		errs = append(errs, c.createPod(ctx, ds, hash, node))
+	}
+	return errors.Join(errs...)
+}
+
+// rollingUpdate deletes pods of an old template, those already unavailable first,
+// then available ones while fewer than maxUnavailable nodes lack an available pod.
+// manage makes each node's new pod once its old one is gone.
+func (c *DaemonSetController) rollingUpdate(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
+	now := c.Now()
+	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
+	desired, unavailable := 0, 0
+	var oldAvailable, oldUnavailable []*api.Pod
+	for _, s := range states {
+		if s.node == nil || !(s.run || (s.keep && s.active() != nil)) {
+			continue
+		}
+		desired++
+		p := s.active()
+		ok := false
+		if p != nil {
+			ok, _ = appsPodAvailable(p, minReady, now)
+		}
+		if !ok {
+			unavailable++
+		}
+		if p == nil || p.Labels[api.LabelControllerRevisionHash] == hash {
+			continue
+		}
+		if ok {
+			oldAvailable = append(oldAvailable, p)
+		} else {
+			oldUnavailable = append(oldUnavailable, p)
+		}
+	}
+	maxUnavailable := ds.DaemonSetMaxUnavailable(desired)
+	victims := oldUnavailable
+	sort.Slice(oldAvailable, func(i, j int) bool { return oldAvailable[i].Spec.NodeName < oldAvailable[j].Spec.NodeName })
+	for _, p := range oldAvailable {
+		if unavailable >= maxUnavailable {
+			break
+		}
+		victims = append(victims, p)
+		unavailable++
+	}
+	var errs []error
+	for _, p := range victims {
+		errs = append(errs, c.deletePod(ctx, ds, p, "rolling update"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *DaemonSetController) deletePod(ctx context.Context, ds *api.DaemonSet, p *api.Pod, why string) error {
+	c.exp.expect(ds.Key(), []string{p.Key()}, true)
+	_, err := c.Client.Delete(ctx, kindOrPanic("pods"), p.Namespace, p.Name)
+	if client.IsNotFound(err) {
+		err = nil
+	}
+	if err != nil {
+		c.exp.observe(p.Key(), true)
+		return fmt.Errorf("deleting pod %s: %w", p.Key(), err)
+	}
+	c.Logger.Info("deleted pod", zap.String("daemonset", ds.Key()), zap.String("pod", p.Name), zap.String("node", p.Spec.NodeName), zap.String("reason", why))
+	c.Recorder.Event(ds, api.EventNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+	return nil
+}
+
+func (c *DaemonSetController) createPod(ctx context.Context, ds *api.DaemonSet, hash, node string) error {
+	pod := api.DeepCopy(&api.Pod{ObjectMeta: ds.Spec.Template.Metadata, Spec: ds.Spec.Template.Spec}).(*api.Pod)
+	pod.TypeMeta = api.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+	m := &pod.ObjectMeta
+	m.Name, m.GenerateName, m.Namespace = ds.Name+"-"+appsRandomSuffix(5), "", ds.Namespace
+	m.UID, m.ResourceVersion, m.CreationTimestamp, m.DeletionTimestamp = "", "", nil, nil
+	if m.Labels == nil {
+		m.Labels = map[string]string{}
+	}
+	m.Labels[api.LabelControllerRevisionHash] = hash
+	m.OwnerReferences = []api.OwnerReference{OwnerRef(ds)}
+	pod.Spec.NodeName = node
+	c.exp.expect(ds.Key(), []string{pod.Key()}, false)
+	if _, err := c.Client.Create(ctx, pod); err != nil {
+		c.exp.observe(pod.Key(), false)
+		c.Recorder.Event(ds, api.EventWarning, "FailedCreate", "Error creating pod on node %s: %v", node, err)
+		return fmt.Errorf("creating pod for %s on node %s: %w", ds.Key(), node, err)
+	}
+	c.Logger.Info("created pod", zap.String("daemonset", ds.Key()), zap.String("pod", pod.Name), zap.String("node", node))
+	c.Recorder.Event(ds, api.EventNormal, "SuccessfulCreate", "Created pod: %s", pod.Name)
+	return nil
+}
+
+func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
+	now := c.Now()
+	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
+	st := api.DaemonSetStatus{ObservedGeneration: ds.Generation}
+	var recheck time.Duration
+	for _, s := range states {
+		p := s.active()
+		belongs := s.node != nil && (s.run || (s.keep && p != nil))
+		if belongs {
+			st.DesiredNumberScheduled++
+		}
+		if p == nil {
+			continue
+		}
+		if !belongs {
+			st.NumberMisscheduled++
+			continue
+		}
+		st.CurrentNumberScheduled++
+		if p.Labels[api.LabelControllerRevisionHash] == hash {
+			st.UpdatedNumberScheduled++
+		}
+		if appsPodReady(p) {
+			st.NumberReady++
+		}
+		if ok, wait := appsPodAvailable(p, minReady, now); ok {
+			st.NumberAvailable++
+		} else if wait > 0 && (recheck == 0 || wait < recheck) {
+			recheck = wait
+		}
+	}
+	st.NumberUnavailable = st.DesiredNumberScheduled - st.NumberAvailable
+	if recheck > 0 {
+		// A pod becomes available by the passing of time, which no watch reports.
+		c.queue.AddAfter(ds.Key(), recheck+10*time.Millisecond)
+	}
+	if st == ds.Status {
+		return nil
+	}
+	next := api.DeepCopy(ds).(*api.DaemonSet)
+	next.Status = st
+	_, err := c.Client.UpdateStatus(ctx, next)
+	if client.IsConflict(err) || client.IsNotFound(err) {
+		return nil // a newer version is queued
+	}
+	return err
+}
