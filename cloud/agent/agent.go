@@ -19,6 +19,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/events"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // Config configures an agent.
@@ -110,7 +111,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: a state directory is required to run workloads")
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = defaultBackoffBase

@@ -4,35 +4,19 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // Clock is the time source of the controllers that wait for a moment (CronJob
 // schedules, Job back-off and deadlines), so tests can drive them with a fake one.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a timer that fires once, d from Now.
-	NewTimer(d time.Duration) Timer
-}
+type Clock = clock.Clock
 
-// Timer is the part of *time.Timer the controllers use.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+// Timer is a one-shot timer of a Clock.
+type Timer = clock.Timer
 
 // RealClock is the wall clock.
-type RealClock struct{}
-
-// Now returns time.Now.
-func (RealClock) Now() time.Time { return time.Now() }
-
-// NewTimer wraps time.NewTimer.
-func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (r realTimer) C() <-chan time.Time { return r.t.C }
-func (r realTimer) Stop() bool          { return r.t.Stop() }
+type RealClock = clock.Real
 
 // waker queues keys again at given times by a Clock, keeping only the earliest
 // pending wake per key. It is safe for concurrent use.
