@@ -1,0 +1,383 @@
+package bridge
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+func mustCIDR(t *testing.T, s string) *net.IPNet {
+	t.Helper()
+	_, n, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// echoServer listens on addr:0 inside ns and answers every line with
+// "<line> from <remote ip>". It returns the listening address.
+func echoServer(t *testing.T, ns *testNS, ip net.IP) string {
+	t.Helper()
+	var ln net.Listener
+	mustInNetNS(t, ns, func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(ip.String(), "0"))
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil {
+					return
+				}
+				host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+				fmt.Fprintf(c, "%s from %s\n", line[:len(line)-1], host)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// dial sends "hello" to addr from inside ns and returns the answer.
+func dial(t *testing.T, ns *testNS, addr string, timeout time.Duration) (string, error) {
+	t.Helper()
+	var answer string
+	err := inNetNS(t, ns, func() error {
+		c, err := net.DialTimeout("tcp4", addr, timeout)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeout))
+		if _, err := fmt.Fprintf(c, "hello\n"); err != nil {
+			return err
+		}
+		answer, err = bufio.NewReader(c).ReadString('\n')
+		return err
+	})
+	return answer, err
+}
+
+type fixture struct {
+	cfg  Config
+	host *testNS
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{
+		cfg:  Config{Bridge: uniqueName(t, "cbxb"), Subnet: mustCIDR(t, "10.244.3.0/24"), MTU: 1400},
+		host: newNS(t),
+	}
+	mustInNetNS(t, f.host, func() error { return EnsureBridge(f.cfg) })
+	return f
+}
+
+func (f *fixture) attach(t *testing.T, pod *testNS, ip string, hostVeth string) {
+	t.Helper()
+	mustInNetNS(t, f.host, func() error {
+		return Attach(f.cfg, pod.Path, "eth0", net.ParseIP(ip), hostVeth)
+	})
+}
+
+func TestGateway(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"10.244.3.0/24", "10.244.3.1"},
+		{"10.244.3.7/24", "10.244.3.1"},
+		{"10.0.0.0/30", "10.0.0.1"},
+		{"10.0.0.0/31", "<nil>"},
+		{"fd00::/64", "<nil>"},
+	} {
+		if got := Gateway(mustCIDR(t, tc.in)).String(); got != tc.want {
+			t.Errorf("Gateway(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	if Gateway(nil) != nil {
+		t.Error("Gateway(nil) != nil")
+	}
+}
+
+func TestPodsTalkThroughBridge(t *testing.T) {
+	f := newFixture(t)
+	p1, p2 := newNS(t), newNS(t)
+	f.attach(t, p1, "10.244.3.2", uniqueName(t, "cbx"))
+	f.attach(t, p2, "10.244.3.3", uniqueName(t, "cbx"))
+
+	addr := echoServer(t, p2, net.ParseIP("10.244.3.3"))
+	got, err := dial(t, p1, addr, 3*time.Second)
+	if err != nil {
+		t.Fatalf("pod1 -> pod2: %v", err)
+	}
+	if want := "hello from 10.244.3.2\n"; got != want {
+		t.Errorf("pod1 -> pod2 answered %q, want %q", got, want)
+	}
+
+	// The pod reaches its gateway, the bridge address in the host namespace.
+	gwAddr := echoServer(t, f.host, net.ParseIP("10.244.3.1"))
+	if got, err := dial(t, p2, gwAddr, 3*time.Second); err != nil || got != "hello from 10.244.3.3\n" {
+		t.Fatalf("pod2 -> gateway: %q, %v", got, err)
+	}
+
+	// Pod side: eth0 with the address, MTU, default route via the gateway; lo up.
+	mustInNetNS(t, p1, func() error {
+		eth0, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if eth0.Attrs().MTU != 1400 {
+			t.Errorf("pod eth0 mtu = %d, want 1400", eth0.Attrs().MTU)
+		}
+		routes, err := netlink.RouteList(eth0, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		var def bool
+		for _, r := range routes {
+			if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.Equal(net.ParseIP("10.244.3.1")) {
+				def = true
+			}
+		}
+		if !def {
+			t.Errorf("no default route via 10.244.3.1 in %v", routes)
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if lo.Attrs().Flags&net.FlagUp == 0 {
+			t.Error("lo is down in pod")
+		}
+		return nil
+	})
+}
+
+func TestAttachIdempotent(t *testing.T) {
+	f := newFixture(t)
+	pod := newNS(t)
+	veth := uniqueName(t, "cbx")
+	f.attach(t, pod, "10.244.3.9", veth)
+
+	snapshot := func() string {
+		var s string
+		mustInNetNS(t, pod, func() error {
+			l, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+			if err != nil {
+				return err
+			}
+			routes, err := netlink.RouteList(l, netlink.FAMILY_V4)
+			if err != nil {
+				return err
+			}
+			s = fmt.Sprintf("idx=%d addrs=%v routes=%d", l.Attrs().Index, addrs, len(routes))
+			return nil
+		})
+		var hostIdx int
+		mustInNetNS(t, f.host, func() error {
+			l, err := netlink.LinkByName(veth)
+			if err != nil {
+				return err
+			}
+			hostIdx = l.Attrs().Index
+			return nil
+		})
+		return fmt.Sprintf("%s host=%d", s, hostIdx)
+	}
+	before := snapshot()
+	f.attach(t, pod, "10.244.3.9", veth)
+	if after := snapshot(); after != before {
+		t.Errorf("second Attach changed the pod:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// A crash half way: the host end came off the bridge and went down, the
+	// pod lost its default route. Attach repairs.
+	mustInNetNS(t, f.host, func() error {
+		l, err := netlink.LinkByName(veth)
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetNoMaster(l); err != nil {
+			return err
+		}
+		return netlink.LinkSetDown(l)
+	})
+	mustInNetNS(t, pod, func() error {
+		l, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		return netlink.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.ParseIP("10.244.3.1")})
+	})
+	f.attach(t, pod, "10.244.3.9", veth)
+	if after := snapshot(); after != before {
+		t.Errorf("Attach after crash:\nbefore %s\nafter  %s", before, after)
+	}
+	gwAddr := echoServer(t, f.host, net.ParseIP("10.244.3.1"))
+	if _, err := dial(t, pod, gwAddr, 3*time.Second); err != nil {
+		t.Fatalf("pod -> gateway after repair: %v", err)
+	}
+
+	// A crash that left a host end whose peer never reached the pod.
+	pod2 := newNS(t)
+	veth2 := uniqueName(t, "cbx")
+	mustInNetNS(t, f.host, func() error {
+		a := netlink.NewLinkAttrs()
+		a.Name = veth2
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: a, PeerName: uniqueName(t, "cbxp")})
+	})
+	f.attach(t, pod2, "10.244.3.10", veth2)
+	if _, err := dial(t, pod2, gwAddr, 3*time.Second); err != nil {
+		t.Fatalf("pod2 -> gateway after stale pair: %v", err)
+	}
+	mustInNetNS(t, f.host, func() error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if l.Type() == "veth" && l.Attrs().Name != veth && l.Attrs().Name != veth2 {
+				t.Errorf("stale veth %s left in host namespace", l.Attrs().Name)
+			}
+		}
+		return nil
+	})
+}
+
+func TestDetach(t *testing.T) {
+	f := newFixture(t)
+	pod := newNS(t)
+	veth := uniqueName(t, "cbx")
+	f.attach(t, pod, "10.244.3.4", veth)
+	mustInNetNS(t, f.host, func() error { return Detach(veth) })
+	mustInNetNS(t, f.host, func() error {
+		if _, err := netlink.LinkByName(veth); err == nil {
+			t.Errorf("host veth %s still exists", veth)
+		}
+		return Detach(veth) // gone already: fine
+	})
+	mustInNetNS(t, pod, func() error {
+		if _, err := netlink.LinkByName("eth0"); err == nil {
+			t.Error("pod eth0 still exists after Detach")
+		}
+		return nil
+	})
+}
+
+func TestEnsureBridgeRepairs(t *testing.T) {
+	f := newFixture(t)
+	var idx int
+	mustInNetNS(t, f.host, func() error {
+		br, err := netlink.LinkByName(f.cfg.Bridge)
+		if err != nil {
+			return err
+		}
+		idx = br.Attrs().Index
+		// Break it: no address, a stale one, down.
+		addrs, err := netlink.AddrList(br, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if err := netlink.AddrDel(br, &a); err != nil {
+				return err
+			}
+		}
+		stale, _ := netlink.ParseAddr("10.99.0.1/24")
+		if err := netlink.AddrAdd(br, stale); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetDown(br); err != nil {
+			return err
+		}
+		if err := EnsureBridge(f.cfg); err != nil {
+			return err
+		}
+		if err := EnsureBridge(f.cfg); err != nil { // and again: no change
+			return err
+		}
+		br, err = netlink.LinkByName(f.cfg.Bridge)
+		if err != nil {
+			return err
+		}
+		if br.Attrs().Index != idx {
+			t.Error("EnsureBridge recreated the bridge instead of repairing it")
+		}
+		if br.Attrs().Flags&net.FlagUp == 0 {
+			t.Error("bridge still down")
+		}
+		if br.Attrs().MTU != 1400 {
+			t.Errorf("bridge mtu %d, want 1400", br.Attrs().MTU)
+		}
+		addrs, err = netlink.AddrList(br, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.244.3.1/24" {
+			t.Errorf("bridge addresses %v, want only 10.244.3.1/24", addrs)
+		}
+		return nil
+	})
+
+	// A non-bridge interface of that name is refused, not replaced.
+	mustInNetNS(t, f.host, func() error {
+		a := netlink.NewLinkAttrs()
+		a.Name = uniqueName(t, "cbxd")
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: a, PeerName: uniqueName(t, "cbxp")}); err != nil {
+			return err
+		}
+		cfg := f.cfg
+		cfg.Bridge = a.Name
+		if err := EnsureBridge(cfg); err == nil {
+			t.Error("EnsureBridge accepted a veth as bridge")
+		}
+		if err := RemoveBridge(a.Name); err == nil {
+			t.Error("RemoveBridge removed a veth")
+		}
+		return nil
+	})
+
+	mustInNetNS(t, f.host, func() error {
+		if err := RemoveBridge(f.cfg.Bridge); err != nil {
+			return err
+		}
+		if _, err := netlink.LinkByName(f.cfg.Bridge); err == nil {
+			t.Error("bridge still exists after RemoveBridge")
+		}
+		return RemoveBridge(f.cfg.Bridge)
+	})
+}
+
+func TestAttachRejectsBadInput(t *testing.T) {
+	cfg := Config{Subnet: mustCIDR(t, "10.244.3.0/24")}
+	for _, tc := range []struct{ ip, veth string }{
+		{"10.244.3.0", "cbxok"},   // network address
+		{"10.244.3.1", "cbxok"},   // gateway
+		{"10.244.3.255", "cbxok"}, // broadcast
+		{"10.244.4.2", "cbxok"},   // outside the subnet
+		{"fd00::2", "cbxok"},
+		{"10.244.3.2", ""},
+		{"10.244.3.2", "cbx0123456789abc"}, // 16 bytes
+	} {
+		if err := Attach(cfg, "/nonexistent", "eth0", net.ParseIP(tc.ip), tc.veth); err == nil {
+			t.Errorf("Attach(%s, %q) accepted", tc.ip, tc.veth)
+		}
+	}
+	if err := Attach(Config{}, "/nonexistent", "eth0", net.ParseIP("10.0.0.2"), "cbxok"); err == nil {
+		t.Error("Attach without subnet accepted")
+	}
+}
