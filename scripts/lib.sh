@@ -32,8 +32,12 @@ go_ok() {
 # enough, else Debian's Go is installed and used only to download the official
 # toolchain module through the Go module proxy (no other download site is needed).
 ensure_go() {
-  export PATH="$PATH:/usr/local/go/bin:/root/go/bin"
+  export PATH="$PATH:/root/go/bin"
   go_ok && return 0
+  if [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+    go_ok && return 0
+  fi
   local tc="golang.org/toolchain@v0.0.1-go${GO_WANT}.linux-amd64"
   local dir
   dir="$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)/golang.org/toolchain@v0.0.1-go${GO_WANT}.linux-amd64"
