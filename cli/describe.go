@@ -57,6 +57,7 @@ func describeCommand() *cli.Command {
 					}
 					first = false
 					describe(c.App.Writer, o)
+					describeServiceEndpoints(c.Context, c.App.Writer, cl, o)
 					describeEvents(c.Context, c.App.Writer, cl, o)
 				}
 			}
@@ -86,6 +87,8 @@ func describe(w io.Writer, o api.Object) {
 		field(w, "Status", v.Status.Phase)
 	case *api.Deployment:
 		describeDeployment(w, v)
+	case *api.Service:
+		describeService(w, v)
 	default:
 		b, _ := yaml.Marshal(o)
 		fmt.Fprintf(w, "Object:\n%s", indent(string(b), "  "))

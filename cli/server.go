@@ -45,6 +45,8 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
 			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "a registry HOST:PORT that may be reached over plain HTTP (repeatable)"},
 			&cli.StringSliceFlag{Name: "registry-mirror", Usage: "REGISTRY=URL: pull REGISTRY's images through a mirror, e.g. docker.io=http://127.0.0.1:5000 (repeatable)"},
 			&cli.StringFlag{Name: "registry-config", Usage: "registry credentials in Docker's config.json format (what 'docker login' writes)"},
+			&cli.StringFlag{Name: "service-cidr", Value: "10.96.0.0/16", Usage: "where Services' cluster IPs come from"},
+			&cli.StringFlag{Name: "node-port-range", Value: "30000-32767", Usage: "the range NodePort Services' ports come from"},
 			&cli.StringFlag{Name: "cgroup-parent", Value: "/cloudbox", Usage: "the cgroup every pod goes under"},
 			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
 		},
@@ -89,6 +91,8 @@ func runServer(c *cli.Context) error {
 		RegistryMirrors:        mirrors,
 		RegistryAuth:           auth,
 		CgroupParent:           c.String("cgroup-parent"),
+		ServiceCIDR:            c.String("service-cidr"),
+		NodePortRange:          c.String("node-port-range"),
 		Version:                VersionInfo(),
 		Logger:                 log,
 	})

@@ -154,7 +154,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *route) error
 	if p, ok := obj.(*api.Pod); ok {
 		p.Status = api.PodStatus{Phase: api.PodPending}
 	}
-	created, err := s.cfg.Store.Create(r.Context(), rt.kind, obj)
+	var created api.Object
+	if svc, ok := obj.(*api.Service); ok {
+		created, err = s.createService(r.Context(), rt.kind, svc)
+	} else {
+		created, err = s.cfg.Store.Create(r.Context(), rt.kind, obj)
+	}
 	if err != nil {
 		return err
 	}
@@ -193,7 +198,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt *route) error
 		return err
 	}
 	rv := obj.GetObjectMeta().ResourceVersion
-	updated, err := s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
+	updated, err := s.guaranteedUpdate(r.Context(), rt, func(cur api.Object) (api.Object, error) {
 		if rv != "" && rv != cur.GetObjectMeta().ResourceVersion {
 			return nil, fmt.Errorf("%s %q: %w", rt.kind.Resource, rt.name, store.ErrConflict)
 		}
@@ -223,6 +228,7 @@ func merged(rt *route, cur, next api.Object) (api.Object, error) {
 	nm.DeletionTimestamp, nm.DeletionGracePeriodSeconds = cm.DeletionTimestamp, cm.DeletionGracePeriodSeconds
 	nm.ResourceVersion = cm.ResourceVersion
 	nm.Generation = cm.Generation
+	keepAllocated(cur, next)
 	if err := admit(next); err != nil {
 		return nil, err
 	}
@@ -273,7 +279,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	if err := json.Unmarshal(body, &patchDoc); err != nil {
 		return badRequest("patch is not JSON: " + err.Error())
 	}
-	updated, err := s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
+	updated, err := s.guaranteedUpdate(r.Context(), rt, func(cur api.Object) (api.Object, error) {
 		curJSON, err := json.Marshal(cur)
 		if err != nil {
 			return nil, err
@@ -439,7 +445,7 @@ func (s *Server) deleteObject(ctx context.Context, rt *route, opts deleteOptions
 		}
 		var out api.Object
 		if len(nm.Finalizers) == 0 && grace == 0 {
-			out, err = s.cfg.Store.Delete(ctx, rt.kind, rt.namespace, rt.name, rv)
+			out, err = s.storeDelete(ctx, rt.kind, rt.namespace, rt.name, rv)
 		} else {
 			if cm.DeletionTimestamp != nil && cm.DeletionGracePeriodSeconds != nil && *cm.DeletionGracePeriodSeconds <= grace &&
 				len(nm.Finalizers) == len(cm.Finalizers) {
@@ -475,7 +481,7 @@ func (s *Server) removeIfFinalized(ctx context.Context, rt *route, obj api.Objec
 	if m.DeletionTimestamp == nil || len(m.Finalizers) > 0 || m.DeletionGracePeriodSeconds == nil || *m.DeletionGracePeriodSeconds > 0 {
 		return obj, nil
 	}
-	out, err := s.cfg.Store.Delete(ctx, rt.kind, m.Namespace, m.Name, m.ResourceVersion)
+	out, err := s.storeDelete(ctx, rt.kind, m.Namespace, m.Name, m.ResourceVersion)
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 		return obj, nil
 	}

@@ -39,6 +39,12 @@ type Config struct {
 	KeyRing *store.KeyRing
 	// Version is reported at /version.
 	Version map[string]string
+	// ServiceCIDR is the range Service cluster IPs come from; its first address is
+	// the default/kubernetes Service's. If empty, DefaultServiceCIDR.
+	ServiceCIDR string
+	// NodePortRange is the inclusive range of NodePort Services' ports, as
+	// "30000-32767". If empty, that range.
+	NodePortRange string
 	// Logger may be nil.
 	Logger *zap.Logger
 }
@@ -53,6 +59,7 @@ type Server struct {
 	// watchCtx ends every watch stream when the server shuts down.
 	watchCtx    context.Context
 	cancelWatch context.CancelFunc
+	services    *serviceAllocator
 }
 
 // New returns the API handler. It is not ready (/readyz fails) until SetReady.
@@ -73,6 +80,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux()}
 	s.watchCtx, s.cancelWatch = context.WithCancel(context.Background())
 	s.metrics = newMetrics(cfg.Store)
+	s.services = newServiceAllocator(cfg, log.Named("services"))
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	s.mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	s.mux.HandleFunc("/readyz", s.serveReady)

@@ -79,6 +79,10 @@ type Config struct {
 	RegistryAuth map[string]image.Credentials
 	// CgroupParent is the cgroup every pod goes under. If empty, "/cloudbox".
 	CgroupParent string
+	// ServiceCIDR is where Services' cluster IPs come from. If empty, 10.96.0.0/16.
+	ServiceCIDR string
+	// NodePortRange is the node ports' range, "MIN-MAX". If empty, 30000-32767.
+	NodePortRange string
 }
 
 // Server is a running cloudbox server.
@@ -192,7 +196,10 @@ func (s *Server) runMaster(ctx context.Context) error {
 		return err
 	}
 	apiSrv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version,
-		KeyRing: keys, Logger: s.log.Named("apiserver")})
+		KeyRing: keys, ServiceCIDR: s.cfg.ServiceCIDR, NodePortRange: s.cfg.NodePortRange, Logger: s.log.Named("apiserver")})
+	if err := apiSrv.EnsureKubernetesService(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? use --listen)", s.cfg.Listen, err)

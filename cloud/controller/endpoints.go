@@ -1,0 +1,289 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+)
+
+func init() {
+	Register("endpoints", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
+		svcKind, _ := api.LookupKind("services")
+		epKind, _ := api.LookupKind("endpoints")
+		podKind, _ := api.LookupKind("pods")
+		c := &EndpointsController{
+			Client:    cl,
+			Services:  client.NewInformer(cl, svcKind, "", client.ListOptions{}, log),
+			Endpoints: client.NewInformer(cl, epKind, "", client.ListOptions{}, log),
+			Pods:      client.NewInformer(cl, podKind, "", client.ListOptions{}, log),
+			Logger:    log,
+		}
+		c.Run(ctx)
+	})
+}
+
+// EndpointsController keeps, for every Service with a selector, an Endpoints object of
+// the same name that lists the pods the selector matches and that have an address:
+// ready pods under addresses, the others under notReadyAddresses, grouped by the
+// ports their containers resolve the Service's target ports to. The Endpoints is owned
+// by its Service, so the garbage collector removes it with the Service. Its informers
+// must not be running yet: Run adds its handlers to them and runs them.
+type EndpointsController struct {
+	Client    *client.Client
+	Services  *client.Informer
+	Endpoints *client.Informer
+	Pods      *client.Informer
+	// Workers is how many Services are reconciled at once. If zero, 4.
+	Workers int
+	Logger  *zap.Logger
+
+	queue *Queue
+}
+
+// Run reconciles until ctx is cancelled.
+func (c *EndpointsController) Run(ctx context.Context) {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	c.queue = NewQueue()
+	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
+	c.Services.AddHandler(client.Handler{
+		OnAdd:    enqueue,
+		OnUpdate: func(_, o api.Object) { enqueue(o) },
+		OnDelete: enqueue,
+	})
+	// A changed or deleted Endpoints is put back as the Service wants it.
+	c.Endpoints.AddHandler(client.Handler{
+		OnUpdate: func(_, o api.Object) { enqueue(o) },
+		OnDelete: enqueue,
+	})
+	c.Pods.AddHandler(client.Handler{
+		OnAdd: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
+		OnUpdate: func(old, o api.Object) {
+			c.enqueueForPod(o.(*api.Pod))
+			if op := old.(*api.Pod); !reflect.DeepEqual(op.Labels, o.GetObjectMeta().Labels) {
+				c.enqueueForPod(op) // Services that matched the old labels lose it
+			}
+		},
+		OnDelete: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
+	})
+	infs := []*client.Informer{c.Services, c.Endpoints, c.Pods}
+	for _, inf := range infs {
+		go inf.Run(ctx)
+	}
+	for _, inf := range infs {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return
+		}
+	}
+	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger.Named("endpoints"), c.sync)
+}
+
+// enqueueForPod queues every Service of p's namespace whose selector matches it.
+func (c *EndpointsController) enqueueForPod(p *api.Pod) {
+	for _, o := range c.Services.List() {
+		svc := o.(*api.Service)
+		if svc.Namespace == p.Namespace && len(svc.Spec.Selector) > 0 &&
+			api.SelectorFromMap(svc.Spec.Selector).Matches(p.Labels) {
+			c.queue.Add(svc.Key())
+		}
+	}
+}
+
+func (c *EndpointsController) sync(ctx context.Context, key string) error {
+	o := c.Services.Get(key)
+	if o == nil {
+		return nil // the garbage collector removes the Endpoints it owned
+	}
+	svc := o.(*api.Service)
+	if len(svc.Spec.Selector) == 0 || svc.DeletionTimestamp != nil {
+		return nil // Endpoints of a Service without a selector are written by hand
+	}
+	var pods []*api.Pod
+	for _, po := range c.Pods.List() {
+		p := po.(*api.Pod)
+		if p.Namespace == svc.Namespace {
+			pods = append(pods, p)
+		}
+	}
+	subsets := EndpointSubsets(svc, pods)
+
+	epKind, _ := api.LookupKind("endpoints")
+	cur, _ := c.Endpoints.Get(key).(*api.Endpoints)
+	if cur == nil {
+		// The informer may lag our own create: ask the API before creating.
+		got, err := c.Client.Get(ctx, epKind, svc.Namespace, svc.Name)
+		if err != nil && !client.IsNotFound(err) {
+			return err
+		}
+		cur, _ = got.(*api.Endpoints)
+	}
+	if cur == nil {
+		ep := epKind.NewObject().(*api.Endpoints)
+		ep.Namespace, ep.Name = svc.Namespace, svc.Name
+		ep.Labels = copyLabels(svc.Labels)
+		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}
+		ep.Subsets = subsets
+		_, err := c.Client.Create(ctx, ep)
+		if client.IsAlreadyExists(err) {
+			return fmt.Errorf("endpoints %s appeared meanwhile: %w", key, err) // retried
+		}
+		return err
+	}
+	if reflect.DeepEqual(normalSubsets(cur.Subsets), subsets) && endpointsOwnedBy(cur, svc) {
+		return nil
+	}
+	next := api.DeepCopy(cur).(*api.Endpoints)
+	next.Subsets = subsets
+	if !endpointsOwnedBy(next, svc) {
+		next.OwnerReferences = append(withoutServiceRefs(next.OwnerReferences), serviceOwnerRef(svc))
+	}
+	_, err := c.Client.Update(ctx, next)
+	return err
+}
+
+func copyLabels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func serviceOwnerRef(svc *api.Service) api.OwnerReference {
+	t := true
+	return api.OwnerReference{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID, Controller: &t, BlockOwnerDeletion: &t}
+}
+
+func endpointsOwnedBy(ep *api.Endpoints, svc *api.Service) bool {
+	for _, r := range ep.OwnerReferences {
+		if r.Kind == "Service" && r.UID == svc.UID {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutServiceRefs drops references to an earlier Service of the same name.
+func withoutServiceRefs(refs []api.OwnerReference) []api.OwnerReference {
+	var out []api.OwnerReference
+	for _, r := range refs {
+		if r.Kind != "Service" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// normalSubsets makes an empty list and nil compare equal.
+func normalSubsets(s []api.EndpointSubset) []api.EndpointSubset {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// EndpointSubsets computes the subsets of svc's Endpoints from pods (any pods: those
+// of other namespaces, not matching the selector, without an address or being
+// deleted are left out). Pods that resolve the Service's ports alike share a subset;
+// a pod lacking a named target port is left out of that port, and out of the
+// Endpoints if it resolves none. The result is sorted, so equal inputs give equal
+// outputs; nil means no endpoints.
+func EndpointSubsets(svc *api.Service, pods []*api.Pod) []api.EndpointSubset {
+	sel := api.SelectorFromMap(svc.Spec.Selector)
+	type group struct {
+		ports           []api.EndpointPort
+		ready, notReady []api.EndpointAddress
+	}
+	groups := map[string]*group{}
+	for _, p := range pods {
+		if p.Namespace != svc.Namespace || p.Status.PodIP == "" || p.DeletionTimestamp != nil ||
+			len(svc.Spec.Selector) == 0 || !sel.Matches(p.Labels) {
+			continue
+		}
+		if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+			continue // finished pods serve nothing, and their address may be reused
+		}
+		var ports []api.EndpointPort
+		for i := range svc.Spec.Ports {
+			sp := &svc.Spec.Ports[i]
+			if n, ok := resolveTargetPort(p, sp); ok {
+				ports = append(ports, api.EndpointPort{Name: sp.Name, Port: n, Protocol: sp.Protocol})
+			}
+		}
+		if len(ports) == 0 && len(svc.Spec.Ports) > 0 {
+			continue
+		}
+		sort.Slice(ports, func(i, j int) bool { return ports[i].Name < ports[j].Name })
+		var k strings.Builder
+		for _, pt := range ports {
+			fmt.Fprintf(&k, "%s=%d/%s,", pt.Name, pt.Port, pt.Protocol)
+		}
+		g := groups[k.String()]
+		if g == nil {
+			g = &group{ports: ports}
+			groups[k.String()] = g
+		}
+		addr := api.EndpointAddress{IP: p.Status.PodIP, NodeName: p.Spec.NodeName,
+			TargetRef: &api.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID}}
+		if podReady(p) {
+			g.ready = append(g.ready, addr)
+		} else {
+			g.notReady = append(g.notReady, addr)
+		}
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []api.EndpointSubset
+	for _, k := range keys {
+		g := groups[k]
+		for _, l := range [][]api.EndpointAddress{g.ready, g.notReady} {
+			sort.Slice(l, func(i, j int) bool {
+				if l[i].IP != l[j].IP {
+					return l[i].IP < l[j].IP
+				}
+				return l[i].TargetRef.Name < l[j].TargetRef.Name
+			})
+		}
+		out = append(out, api.EndpointSubset{Addresses: g.ready, NotReadyAddresses: g.notReady, Ports: g.ports})
+	}
+	return out
+}
+
+// resolveTargetPort finds the pod's port for sp: the number, or the container port of
+// that name (and protocol).
+func resolveTargetPort(p *api.Pod, sp *api.ServicePort) (int32, bool) {
+	if !sp.TargetPort.IsStr {
+		if sp.TargetPort.IntVal == 0 {
+			return sp.Port, true
+		}
+		return sp.TargetPort.IntVal, true
+	}
+	for _, ctr := range p.Spec.Containers {
+		for _, cp := range ctr.Ports {
+			proto := cp.Protocol
+			if proto == "" {
+				proto = api.ProtocolTCP
+			}
+			if cp.Name == sp.TargetPort.StrVal && proto == sp.Protocol {
+				return cp.ContainerPort, true
+			}
+		}
+	}
+	return 0, false
+}
