@@ -79,6 +79,8 @@ type Config struct {
 	RegistryAuth map[string]image.Credentials
 	// CgroupParent is the cgroup every pod goes under. If empty, "/cloudbox".
 	CgroupParent string
+	// ClusterCIDR is split into one pod subnet per node. If empty, 10.244.0.0/16.
+	ClusterCIDR string
 	// ServiceCIDR is where Services' cluster IPs come from. If empty, 10.96.0.0/16.
 	ServiceCIDR string
 	// NodePortRange is the node ports' range, "MIN-MAX". If empty, 30000-32767.
@@ -312,10 +314,15 @@ func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn 
 	nodeEvents := controller.NewRecorder(cl, "node-controller")
 	nodeEvents.Logger = s.log
 	lifecycle := &controller.NodeLifecycle{Client: cl, Nodes: nodes, GracePeriod: s.cfg.NodeMonitorGracePeriod, Recorder: nodeEvents, Logger: s.log}
+	nodeIPAM, err := controller.NewNodeIPAM(cl, nodes, s.cfg.ClusterCIDR, s.log.Named("node-ipam"))
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-cidr: %w", err)
+	}
 	goFn(func() { nodes.Run(ctx) })
 	goFn(func() { pods.Run(ctx) })
 	goFn(func() { sched.Run(ctx) })
 	goFn(func() { lifecycle.Run(ctx) })
+	goFn(func() { nodeIPAM.Run(ctx) })
 	controller.StartAll(ctx, cl, s.log, goFn)
 	return []*client.Informer{nodes, pods}, nil
 }
