@@ -127,12 +127,7 @@ func runSetImage(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ns := c.String("namespace")
-	for attempt := 0; ; attempt++ {
-		o, err := cl.Get(c.Context, k, ns, name)
-		if err != nil {
-			return err
-		}
+	_, err = cl.Modify(c.Context, k, c.String("namespace"), name, func(o api.Object) error {
 		t := templateOf(o)
 		if t == nil {
 			return fmt.Errorf("%s have no pod template to set images in", k.Resource)
@@ -152,16 +147,13 @@ func runSetImage(c *cli.Context) error {
 				return fmt.Errorf("%s/%s has no container %q", k.Singular, name, ctr)
 			}
 		}
-		_, err = cl.Update(c.Context, o)
-		if client.IsConflict(err) && attempt < 10 {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.Writer, "%s/%s image updated\n", k.Singular, name)
 		return nil
+	})
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(c.App.Writer, "%s/%s image updated\n", k.Singular, name)
+	return nil
 }
 
 func rolloutCommand() *cli.Command {
@@ -344,16 +336,14 @@ func rolloutUndo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		d, err := getDeployment(c, cl, name)
-		if err != nil {
-			return err
-		}
+	var target *api.ReplicaSet
+	_, err = cl.Modify(c.Context, k, c.String("namespace"), name, func(o api.Object) error {
+		d := o.(*api.Deployment)
 		rss, err := ownedReplicaSets(c.Context, cl, d)
 		if err != nil {
 			return err
 		}
-		var target *api.ReplicaSet
+		target = nil
 		want := c.Int64("to-revision")
 		current := revisionOf(d)
 		for i := len(rss) - 1; i >= 0; i-- {
@@ -372,14 +362,11 @@ func rolloutUndo(c *cli.Context) error {
 		tmpl := api.DeepCopy(&api.ReplicaSet{Spec: api.ReplicaSetSpec{Template: target.Spec.Template}}).(*api.ReplicaSet).Spec.Template
 		delete(tmpl.Metadata.Labels, api.LabelPodTemplateHash)
 		d.Spec.Template = tmpl
-		_, err = cl.Update(c.Context, d)
-		if client.IsConflict(err) && attempt < 10 {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.Writer, "%s/%s rolled back to revision %d\n", k.Singular, name, revisionOf(target))
 		return nil
+	})
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(c.App.Writer, "%s/%s rolled back to revision %d\n", k.Singular, name, revisionOf(target))
+	return nil
 }
