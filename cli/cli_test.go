@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -259,5 +260,48 @@ func TestSecretsAreSealedAndKeysRotate(t *testing.T) {
 	}
 	if bytes.Contains(raw, []byte("b3Blbi1zZXNhbWUtNDI=")) || bytes.Contains(raw, []byte("open-sesame-42")) {
 		t.Fatal("the store file holds the secret in the clear")
+	}
+}
+
+// lineWriter passes each write to a channel, so a test can wait for output.
+type lineWriter struct{ ch chan string }
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.ch <- string(p)
+	return len(p), nil
+}
+
+func TestGetWatchPrintsChanges(t *testing.T) {
+	c := startCluster(t)
+	out := lineWriter{ch: make(chan string, 64)}
+	app := App()
+	app.Writer, app.ErrWriter = out, out
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunContext(ctx, ReorderArgs(app, []string{"cloudbox", "--config", c.config, "get", "ns", "-w", "-o", "name"}))
+	}()
+	// The current namespaces come first, then the one created after the watch began.
+	want := map[string]bool{"namespace/default": false, "namespace/watched": false}
+	created := false
+	deadline := time.After(20 * time.Second)
+	for !want["namespace/watched"] {
+		select {
+		case line := <-out.ch:
+			name := strings.TrimSpace(line)
+			if _, ok := want[name]; ok {
+				want[name] = true
+			}
+			if want["namespace/default"] && !created {
+				created = true
+				c.must("apply", "-f", writeFile(t, "w.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: watched}\n"))
+			}
+		case <-deadline:
+			t.Fatalf("get -w did not print the new namespace; saw %v", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("get -w ended with %v", err)
 	}
 }
