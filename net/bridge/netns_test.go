@@ -1,108 +1,34 @@
 package bridge
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/cloudbox/cloudbox/internal/testenv"
 )
 
-// requireRoot skips tests that need CAP_NET_ADMIN.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-}
+// The namespace helpers live in internal/testenv, shared with the other network
+// packages' tests; these names keep the tests short.
+type testNS = testenv.NetNS
 
-// uniqueName returns prefix followed by random hex, at most 15 bytes.
+func requireRoot(t *testing.T) { testenv.RequireRoot(t) }
+
+func newNS(t *testing.T) *testNS { return testenv.NewNetNS(t) }
+
+// uniqueName returns prefix followed by random hex, at most 15 bytes (an interface
+// name's limit).
 func uniqueName(t *testing.T, prefix string) string {
 	t.Helper()
-	b := make([]byte, (15-len(prefix))/2)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
+	name := testenv.Unique(prefix)
+	if len(name) > 15 {
+		name = name[:15]
 	}
-	return prefix + hex.EncodeToString(b)
+	return name
 }
 
-// testNS is a named network namespace made for one test and deleted with it.
-type testNS struct {
-	Name string
-	Path string
-	h    netns.NsHandle
-}
-
-// newNS creates a named namespace without moving the test's thread into it.
-func newNS(t *testing.T) *testNS {
-	t.Helper()
-	requireRoot(t)
-	name := uniqueName(t, "cbxt")
-	errc := make(chan error, 1)
-	var h netns.NsHandle
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err = netns.NewNamed(name) // also switches this thread into it
-		if serr := netns.Set(orig); serr != nil {
-			// Leave the thread locked: the runtime discards it when this
-			// goroutine ends, so no other goroutine runs in the wrong netns.
-			errc <- serr
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
-	}
-	ns := &testNS{Name: name, Path: filepath.Join("/run/netns", name), h: h}
-	t.Cleanup(func() {
-		ns.h.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	return ns
-}
-
-// inNetNS runs fn on an OS thread that has entered ns. Sockets created and
-// processes started by fn live in ns.
+// inNetNS runs fn on an OS thread that has entered ns.
 func inNetNS(t *testing.T, ns *testNS, fn func() error) error {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns.h); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- err // thread stays locked and dies with the goroutine
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return ns.Do(fn)
 }
 
 // mustInNetNS is inNetNS failing the test on error.

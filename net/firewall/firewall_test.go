@@ -221,7 +221,7 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 		// The node's uplink: a veth whose other end is the outside world.
 		a := netlink.NewLinkAttrs()
 		a.Name = uniqueName(t, "cbxu")
-		up := &netlink.Veth{LinkAttrs: a, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(outside.h))}
+		up := &netlink.Veth{LinkAttrs: a, PeerName: "eth0", PeerNamespace: netlink.NsFd(outside.Fd())}
 		if err := netlink.LinkAdd(up); err != nil {
 			return err
 		}
