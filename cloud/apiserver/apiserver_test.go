@@ -535,3 +535,59 @@ func TestGracefulPodDeletion(t *testing.T) {
 		t.Fatalf("negative grace: %d", a.code)
 	}
 }
+
+func TestDiscoveryListsTheServedKinds(t *testing.T) {
+	ts, _ := newTestServer(t)
+	var versions struct {
+		Versions []string `json:"versions"`
+	}
+	a := call(t, ts, testToken, "GET", "/api", "", nil)
+	if err := json.Unmarshal(a.body, &versions); err != nil || a.code != http.StatusOK || len(versions.Versions) != 1 || versions.Versions[0] != "v1" {
+		t.Fatalf("/api: %d %s", a.code, a.body)
+	}
+	var groups struct {
+		Groups []struct {
+			Name string `json:"name"`
+		} `json:"groups"`
+	}
+	a = call(t, ts, testToken, "GET", "/apis", "", nil)
+	if err := json.Unmarshal(a.body, &groups); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, g := range groups.Groups {
+		found[g.Name] = true
+	}
+	if !found["apps"] || !found["batch"] {
+		t.Fatalf("/apis lacks apps or batch: %s", a.body)
+	}
+	var list struct {
+		GroupVersion string `json:"groupVersion"`
+		Resources    []struct {
+			Name       string   `json:"name"`
+			Kind       string   `json:"kind"`
+			Namespaced bool     `json:"namespaced"`
+			ShortNames []string `json:"shortNames"`
+		} `json:"resources"`
+	}
+	a = call(t, ts, testToken, "GET", "/api/v1", "", nil)
+	if err := json.Unmarshal(a.body, &list); err != nil || list.GroupVersion != "v1" {
+		t.Fatalf("/api/v1: %s", a.body)
+	}
+	res := map[string]bool{}
+	for _, r := range list.Resources {
+		res[r.Name] = r.Namespaced
+	}
+	if !res["pods"] || res["nodes"] {
+		t.Fatalf("/api/v1 namespaced flags wrong: %v", res)
+	}
+	if _, ok := res["pods/log"]; !ok {
+		t.Fatalf("/api/v1 lacks pods/log: %v", res)
+	}
+	if a := call(t, ts, testToken, "GET", "/apis/apps/v1", "", nil); a.code != http.StatusOK || !strings.Contains(string(a.body), `"deployments"`) {
+		t.Fatalf("/apis/apps/v1: %d %s", a.code, a.body)
+	}
+	if a := call(t, ts, "", "GET", "/api", "", nil); a.code != http.StatusUnauthorized {
+		t.Fatalf("/api without a token: %d", a.code)
+	}
+}

@@ -96,6 +96,8 @@ func New(cfg Config) *Server {
 	s.mux.Handle("/admin/rotate-encryption-key", s.authenticated(http.HandlerFunc(s.serveRotateKey)))
 	s.mux.Handle("/api/", s.authenticated(http.HandlerFunc(s.serveResource)))
 	s.mux.Handle("/apis/", s.authenticated(http.HandlerFunc(s.serveResource)))
+	s.mux.Handle("/api", s.authenticated(http.HandlerFunc(s.serveResource)))
+	s.mux.Handle("/apis", s.authenticated(http.HandlerFunc(s.serveResource)))
 	return s
 }
 
@@ -245,6 +247,9 @@ func isWatch(r *http.Request) bool {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && s.serveDiscovery(w, r) {
+		return
+	}
 	start := time.Now()
 	rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 	rt, err := parseRoute(r.URL.Path)
