@@ -25,15 +25,16 @@ type serverProcess struct {
 	done chan struct{}
 }
 
-func startServerProcess(t *testing.T, dir, cgroupParent string) *serverProcess {
+func startServerProcess(t *testing.T, dir, cgroupParent string, extra ...string) *serverProcess {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = os.Remove(filepath.Join(dir, "admin.config"))
-	cmd := exec.Command(exe, "--log-level", "debug", "server", "--data-dir", dir, "--listen", "127.0.0.1:0",
-		"--node-name", "e2e-node", "--cgroup-parent", cgroupParent, "--heartbeat-interval", "1s")
+	args := append([]string{"--log-level", "debug", "server", "--data-dir", dir, "--listen", "127.0.0.1:0",
+		"--node-name", "e2e-node", "--cgroup-parent", cgroupParent, "--heartbeat-interval", "1s", "--pod-network", "none"}, extra...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "CLOUDBOX_TEST_MAIN=1")
 	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
+	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 )
 
 // Cleanup is the uninstall path (what k3s's killall and uninstall scripts do): it
@@ -31,6 +32,9 @@ func Cleanup(dataDir, cgroupParent string, log *zap.Logger) error {
 	}
 	if err := removeContainers(dataDir, cgroupParent, log); err != nil {
 		return err
+	}
+	if err := podnet.Cleanup(filepath.Join(dataDir, "agent")); err != nil {
+		return fmt.Errorf("removing the pod network: %w", err)
 	}
 	entries, err := os.ReadDir(dataDir)
 	if errors.Is(err, os.ErrNotExist) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
+	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
@@ -27,6 +28,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/events"
 	"github.com/cloudbox/cloudbox/cloud/scheduler"
 	"github.com/cloudbox/cloudbox/cloud/tunnel"
+	"github.com/cloudbox/cloudbox/net/ipam"
 	"github.com/cloudbox/cloudbox/runtime/image"
 	"github.com/cloudbox/cloudbox/store"
 )
@@ -81,6 +83,11 @@ type Config struct {
 	CgroupParent string
 	// ClusterCIDR is split into one pod subnet per node. If empty, 10.244.0.0/16.
 	ClusterCIDR string
+	// PodNetwork is "bridge" (pods get addresses on the node's bridge) or ""/"none"
+	// (pods have loopback only).
+	PodNetwork string
+	// Bridge is the node bridge's name with PodNetwork "bridge". If empty, cbx0.
+	Bridge string
 	// ServiceCIDR is where Services' cluster IPs come from. If empty, 10.96.0.0/16.
 	ServiceCIDR string
 	// NodePortRange is the node ports' range, "MIN-MAX". If empty, 30000-32767.
@@ -138,6 +145,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := api.ValidateLabels("--node-label", labels); err != nil {
 		return nil, fmt.Errorf("%w (--zone sets %s)", err, api.LabelZone)
+	}
+	switch cfg.PodNetwork {
+	case "", "none", "bridge":
+	default:
+		return nil, fmt.Errorf("--pod-network %q: must be bridge or none", cfg.PodNetwork)
 	}
 	if _, err := scheduler.ParseStrategy(cfg.SchedulerStrategy); err != nil && cfg.SchedulerStrategy != "" {
 		return nil, fmt.Errorf("--scheduler: %w", err)
@@ -355,7 +367,19 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	if err != nil {
 		return nil, err
 	}
+	var network *podnet.Network
+	var podIP func(*api.Pod) string
+	if s.cfg.PodNetwork == "bridge" {
+		network = podnet.New(podnet.Config{Bridge: s.cfg.Bridge, ClusterCIDR: s.clusterCIDR(),
+			StateDir: filepath.Join(s.cfg.DataDir, "agent"), Logger: s.log.Named("podnet")})
+		podIP = func(p *api.Pod) string { return network.PodIP(p.UID) }
+	}
+	var drvNetwork containerdriver.Network
+	if network != nil {
+		drvNetwork = network
+	}
 	drv, err := containerdriver.New(containerdriver.Config{
+		Network:      drvNetwork,
 		DataDir:      s.cfg.DataDir,
 		Images:       image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors, Auth: s.cfg.RegistryAuth},
 		CgroupParent: s.cfg.CgroupParent,
@@ -370,21 +394,29 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
 		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
-		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), Recorder: rec,
+		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, Recorder: rec,
 	})
 	if err != nil {
 		drv.Close()
 		return nil, err
 	}
 	rec.Host = ag.NodeName()
-	return &nodeAgent{Agent: ag, client: cl, driver: drv}, nil
+	return &nodeAgent{Agent: ag, client: cl, driver: drv, network: network}, nil
+}
+
+func (s *Server) clusterCIDR() string {
+	if s.cfg.ClusterCIDR == "" {
+		return ipam.DefaultClusterCIDR
+	}
+	return s.cfg.ClusterCIDR
 }
 
 // nodeAgent is an agent with its driver and its API client.
 type nodeAgent struct {
 	*agent.Agent
-	client *client.Client
-	driver *containerdriver.Driver
+	client  *client.Client
+	driver  *containerdriver.Driver
+	network *podnet.Network // nil without a pod network
 }
 
 // run runs the agent and its tunnel until ctx ends, then closes the driver
@@ -394,6 +426,9 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	go tunnel.Connect(ctx, func(ctx context.Context) (net.Conn, error) {
 		return n.client.Upgrade(ctx, http.MethodGet, "/api/v1/nodes/"+n.NodeName()+"/tunnel", nil)
 	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
+	if n.network != nil {
+		go n.startNetwork(ctx, log)
+	}
 	return n.Agent.Run(ctx)
 }
 
@@ -409,4 +444,35 @@ func ensureNamespaces(ctx context.Context, st store.Store) error {
 		}
 	}
 	return nil
+}
+
+// startNetwork waits until the master has given this node its pod subnet, then sets
+// the node's network up; pod sandboxes wait for it.
+func (n *nodeAgent) startNetwork(ctx context.Context, log *zap.Logger) {
+	select {
+	case <-n.Registered():
+	case <-ctx.Done():
+		return
+	}
+	nodeKind, _ := api.LookupKind("nodes")
+	for ctx.Err() == nil {
+		events, err := n.client.Watch(ctx, nodeKind, "", client.ListOptions{FieldSelector: "metadata.name=" + n.NodeName()})
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for ev := range events {
+			node, ok := ev.Object.(*api.Node)
+			if !ok || node.Spec.PodCIDR == "" {
+				continue
+			}
+			if err := n.network.Start(node.Spec.PodCIDR); err != nil {
+				log.Error("setting up the pod network failed; pods will wait for it", zap.Error(err))
+			}
+			return
+		}
+	}
 }

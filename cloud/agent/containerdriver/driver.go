@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,7 +34,16 @@ type Config struct {
 	Images image.Options
 	// CgroupParent is the cgroup every pod goes under. If empty, "/cloudbox".
 	CgroupParent string
-	Logger       *zap.Logger
+	// Network, if not nil, attaches each pod sandbox that does not use the host's
+	// network; nil leaves pods with loopback only.
+	Network Network
+	Logger  *zap.Logger
+}
+
+// Network gives pod sandboxes their addresses.
+type Network interface {
+	Setup(ctx context.Context, podUID, netnsPath string) (net.IP, error)
+	Teardown(ctx context.Context, podUID string) error
 }
 
 // Driver is the container driver. It is safe for concurrent use.
@@ -43,6 +53,7 @@ type Driver struct {
 	log    *zap.Logger
 
 	cgroupParent string
+	network      Network
 
 	mu    sync.Mutex
 	holds map[string]func() // task ID → release of its image, so prune keeps it
@@ -70,7 +81,7 @@ func New(cfg Config) (*Driver, error) {
 		images.Close()
 		return nil, err
 	}
-	return &Driver{images: images, ctrs: ctrs, log: cfg.Logger, cgroupParent: cfg.CgroupParent, holds: map[string]func(){}}, nil
+	return &Driver{images: images, ctrs: ctrs, log: cfg.Logger, cgroupParent: cfg.CgroupParent, network: cfg.Network, holds: map[string]func(){}}, nil
 }
 
 // Images is the driver's image store (for the image commands).
@@ -119,7 +130,7 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", cfg.Image, err)
 	}
-	if _, err := d.ensurePod(cfg); err != nil {
+	if _, err := d.ensurePod(ctx, cfg); err != nil {
 		return nil, err
 	}
 	args := commandLine(cfg, img.Config)
@@ -165,7 +176,7 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 }
 
 // ensurePod returns the pod's shared namespaces, creating them for its first task.
-func (d *Driver) ensurePod(cfg *agent.TaskConfig) (*container.Pod, error) {
+func (d *Driver) ensurePod(ctx context.Context, cfg *agent.TaskConfig) (*container.Pod, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, err := d.ctrs.GetPod(cfg.PodUID); err == nil {
@@ -177,7 +188,17 @@ func (d *Driver) ensurePod(cfg *agent.TaskConfig) (*container.Pod, error) {
 	if cfg.HostNetwork {
 		hostname = ""
 	}
-	return d.ctrs.CreatePod(container.PodConfig{ID: cfg.PodUID, Hostname: hostname, HostNetwork: cfg.HostNetwork, Files: cfg.Files})
+	p, err := d.ctrs.CreatePod(container.PodConfig{ID: cfg.PodUID, Hostname: hostname, HostNetwork: cfg.HostNetwork, Files: cfg.Files})
+	if err != nil || d.network == nil || cfg.HostNetwork {
+		return p, err
+	}
+	// The sandbox gets its address before its first container runs, so the
+	// application sees eth0 from its first instruction.
+	if _, err := d.network.Setup(ctx, cfg.PodUID, p.NetNSPath); err != nil {
+		_ = d.ctrs.RemovePod(cfg.PodUID)
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
+	return p, nil
 }
 
 func firstNonEmpty(a, b string) string {
@@ -373,6 +394,11 @@ func ParseTaskID(id string) (podUID, container string, attempt int, ok bool) {
 func (d *Driver) ReleaseSandbox(ctx context.Context, podUID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.network != nil {
+		if err := d.network.Teardown(ctx, podUID); err != nil {
+			d.log.Warn("pod network teardown", zap.String("pod", podUID), zap.Error(err))
+		}
+	}
 	err := d.ctrs.RemovePod(podUID)
 	if errors.Is(err, container.ErrNotFound) {
 		return nil

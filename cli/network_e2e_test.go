@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/internal/testenv"
+	"github.com/cloudbox/cloudbox/internal/testimage"
+)
+
+const twoPods = `apiVersion: v1
+kind: Pod
+metadata: {name: server}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox:1.36
+    command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+    readinessProbe:
+      exec: {command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+`
+
+// TestPodsReachEachOtherByIP runs the server with the bridge network (this is the one
+// test that touches the host's iptables: its own bridge name, and every CLOUDBOX
+// chain is gone again at the end).
+func TestPodsReachEachOtherByIP(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("needs iptables")
+	}
+	dir := t.TempDir()
+	tarPath := filepath.Join(t.TempDir(), "busybox.tar")
+	if err := testimage.WriteBusyboxTarball(tarPath, "docker.io/library/busybox:1.36"); err != nil {
+		t.Skipf("%v", err)
+	}
+	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	bridgeName := testenv.Unique("cbxb")
+	cgroup := testenv.CgroupParent(t)
+	sp := startServerProcess(t, dir, cgroup, "--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", "10.251.0.0/16")
+	cl := waitReady(t, sp, dir)
+	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
+	t.Cleanup(func() {
+		sp.kill()
+		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroup); err != nil {
+			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
+		}
+		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644)
+		if save, _ := exec.Command("iptables-save").Output(); strings.Contains(string(save), "CLOUDBOX") {
+			t.Errorf("CLOUDBOX rules left after cleanup:\n%s", save)
+		}
+		if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
+			t.Errorf("bridge %s left after cleanup", bridgeName)
+		}
+	})
+
+	c.must("image", "import", tarPath)
+	c.must("apply", "-f", writeFile(t, "pods.yaml", twoPods))
+	hasIP := func(p *api.Pod) bool { return running(p) && strings.HasPrefix(p.Status.PodIP, "10.251.") }
+	server := waitPodCond(t, cl, "server", "Ready with an address", func(p *api.Pod) bool {
+		r := p.Status.Condition(api.PodReady)
+		return hasIP(p) && r != nil && r.Status == api.ConditionTrue
+	})
+	client := waitPodCond(t, cl, "client", "Running with an address", hasIP)
+	if server.Status.PodIP == client.Status.PodIP {
+		t.Fatalf("both pods got %s", server.Status.PodIP)
+	}
+	if out := c.must("get", "pods", "-o", "wide"); !strings.Contains(out, server.Status.PodIP) {
+		t.Fatalf("get pods -o wide lacks the pod IP:\n%s", out)
+	}
+	out := c.must("exec", "client", "--", "wget", "-qO-", "http://"+server.Status.PodIP+":8080/")
+	if strings.TrimSpace(out) != "hello from cloudbox" {
+		t.Fatalf("client -> server by IP: %q", out)
+	}
+	c.must("delete", "pod", "server", "client")
+}

@@ -1,0 +1,165 @@
+// Package podnet gives pods their addresses on this node: the cbx0 bridge, the
+// firewall chains, the node's address pool, and a veth per pod sandbox. It joins the
+// net/ packages (which know nothing of the control plane) for the container driver.
+package podnet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
+	"github.com/cloudbox/cloudbox/net/bridge"
+	"github.com/cloudbox/cloudbox/net/firewall"
+	"github.com/cloudbox/cloudbox/net/ipam"
+)
+
+// Config configures the node's pod network.
+type Config struct {
+	// Bridge is the node bridge's name. If empty, cbx0.
+	Bridge string
+	// ClusterCIDR is every pod address in the cluster (for masquerade). Required.
+	ClusterCIDR string
+	// StateDir keeps the address pool's file.
+	StateDir string
+	Logger   *zap.Logger
+}
+
+// Network attaches pod sandboxes. Setup waits until Start has run (the node's subnet
+// comes from the master after the node registers). It is safe for concurrent use.
+type Network struct {
+	cfg   Config
+	ready chan struct{}
+
+	mu     sync.Mutex
+	bridge bridge.Config
+	pool   *ipam.Pool
+}
+
+// New returns a network that is not started yet.
+func New(cfg Config) *Network {
+	if cfg.Bridge == "" {
+		cfg.Bridge = bridge.DefaultBridge
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Network{cfg: cfg, ready: make(chan struct{})}
+}
+
+// Start sets the node up for podCIDR: bridge, forwarding, firewall chains, pool.
+func (n *Network) Start(podCIDR string) error {
+	_, subnet, err := net.ParseCIDR(podCIDR)
+	if err != nil {
+		return fmt.Errorf("pod subnet %q: %w", podCIDR, err)
+	}
+	bc := bridge.Config{Bridge: n.cfg.Bridge, Subnet: subnet}
+	if err := bridge.EnsureBridge(bc); err != nil {
+		return err
+	}
+	if err := firewall.EnableIPForward(); err != nil {
+		return err
+	}
+	if err := firewall.Ensure(firewall.Config{ClusterCIDR: n.cfg.ClusterCIDR, Bridge: n.cfg.Bridge}); err != nil {
+		return err
+	}
+	pool, err := ipam.OpenPool(filepath.Join(n.cfg.StateDir, "ipam.json"), podCIDR)
+	if err != nil {
+		return err
+	}
+	// The bridge's name tells `server --cleanup` that this data dir set up host
+	// networking, and what to remove.
+	if err := atomicfile.WriteFile(filepath.Join(n.cfg.StateDir, bridgeFile), []byte(n.cfg.Bridge), 0o600); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.bridge, n.pool = bc, pool
+	n.mu.Unlock()
+	close(n.ready)
+	n.cfg.Logger.Info("pod network ready", zap.String("bridge", n.cfg.Bridge), zap.String("podCIDR", podCIDR))
+	return nil
+}
+
+// hostVeth is a pod's host-side interface name: stable per pod, so a retry after a
+// crash finds the same pair.
+func hostVeth(podUID string) string {
+	sum := sha256.Sum256([]byte(podUID))
+	return "cbx" + hex.EncodeToString(sum[:])[:11]
+}
+
+// Setup gives the pod sandbox at netnsPath an address and a veth on the bridge.
+func (n *Network) Setup(ctx context.Context, podUID, netnsPath string) (net.IP, error) {
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("the node's pod network is not ready (no pod subnet yet): %w", ctx.Err())
+	}
+	n.mu.Lock()
+	bc, pool := n.bridge, n.pool
+	n.mu.Unlock()
+	ip, err := pool.Allocate(podUID)
+	if err != nil {
+		return nil, err
+	}
+	if err := bridge.Attach(bc, netnsPath, bridge.DefaultPodIf, ip, hostVeth(podUID)); err != nil {
+		_ = pool.Release(podUID)
+		return nil, err
+	}
+	return ip, nil
+}
+
+// Teardown removes the pod's veth and frees its address.
+func (n *Network) Teardown(ctx context.Context, podUID string) error {
+	select {
+	case <-n.ready:
+	default:
+		return nil // never started: nothing was attached
+	}
+	err := bridge.Detach(hostVeth(podUID))
+	n.mu.Lock()
+	pool := n.pool
+	n.mu.Unlock()
+	return errors.Join(err, pool.Release(podUID))
+}
+
+// PodIP is the pod's address, or "".
+func (n *Network) PodIP(podUID string) string {
+	select {
+	case <-n.ready:
+	default:
+		return ""
+	}
+	n.mu.Lock()
+	pool := n.pool
+	n.mu.Unlock()
+	if ip, ok := pool.Lookup(podUID); ok {
+		return ip.String()
+	}
+	return ""
+}
+
+// bridgeFile in the state dir records that the node's network was set up.
+const bridgeFile = "bridge"
+
+// Cleanup removes the firewall chains and the bridge if the agent whose state dir
+// this is set them up: the network part of `cloudbox server --cleanup`, after every
+// pod is gone.
+func Cleanup(stateDir string) error {
+	b, err := os.ReadFile(filepath.Join(stateDir, bridgeFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(firewall.Cleanup(), bridge.RemoveBridge(strings.TrimSpace(string(b))))
+}
