@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/internal/testenv"
@@ -14,7 +16,7 @@ import (
 
 const twoPods = `apiVersion: v1
 kind: Pod
-metadata: {name: server}
+metadata: {name: server, labels: {app: server}}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
@@ -32,6 +34,14 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
   - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: server}
+  ports:
+  - {port: 80, targetPort: 8080}
 `
 
 // TestPodsReachEachOtherByIP runs the server with the bridge network (this is the one
@@ -87,5 +97,22 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 	if strings.TrimSpace(out) != "hello from cloudbox" {
 		t.Fatalf("client -> server by IP: %q", out)
 	}
+	// Through the Service's cluster IP, once the node's proxy has its rules.
+	var svc api.Service
+	if err := json.Unmarshal([]byte(c.must("get", "svc", "web", "-o", "json")), &svc); err != nil || svc.Spec.ClusterIP == "" {
+		t.Fatalf("service: %v %+v", err, svc.Spec)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, err := c.run("", "exec", "client", "--", "wget", "-qO-", "http://"+svc.Spec.ClusterIP+"/")
+		if err == nil && strings.TrimSpace(out) == "hello from cloudbox" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client -> service %s: %q %v", svc.Spec.ClusterIP, out, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the proxy's rules arrive asynchronously; nothing to watch for from here
+	}
 	c.must("delete", "pod", "server", "client")
+	c.must("delete", "svc", "web")
 }

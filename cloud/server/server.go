@@ -428,6 +428,7 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
 	if n.network != nil {
 		go n.startNetwork(ctx, log)
+		go podnet.RunServiceProxy(ctx, n.client, log.Named("proxy"))
 	}
 	return n.Agent.Run(ctx)
 }
