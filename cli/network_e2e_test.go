@@ -113,6 +113,14 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // the proxy's rules arrive asynchronously; nothing to watch for from here
 	}
+	// The cluster DNS answers the Service's name with its cluster IP.
+	out = c.must("exec", "client", "--", "nslookup", "web.default.svc.cluster.local")
+	if !strings.Contains(out, svc.Spec.ClusterIP) {
+		t.Fatalf("nslookup web.default.svc.cluster.local:\n%s", out)
+	}
+	if out := c.must("exec", "client", "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, "search default.svc.cluster.local") {
+		t.Fatalf("the pod's resolv.conf:\n%s", out)
+	}
 	c.must("delete", "pod", "server", "client")
 	c.must("delete", "svc", "web")
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// and probes. If nil, or when it returns "", the pod has none (until the network
 	// issue lands).
 	PodIP func(*api.Pod) string
+	// PodResolvConf, if not nil, gives a pod's /etc/resolv.conf (the cluster DNS);
+	// a nil result, or a nil hook, means the host's.
+	PodResolvConf func(*api.Pod) []byte
 	// BackoffBase and BackoffMax bound the restart and image-pull back-off: the delay
 	// starts at BackoffBase and doubles up to BackoffMax. If zero, 10 s and 5 min.
 	BackoffBase, BackoffMax time.Duration

@@ -33,6 +33,11 @@ func (a *Agent) podFiles(p *api.Pod, podIP string) map[string][]byte {
 		etcHostname:   []byte(hostname + "\n"),
 		etcResolvConf: a.resolvConf(),
 	}
+	if a.cfg.PodResolvConf != nil && !p.Spec.HostNetwork {
+		if b := a.cfg.PodResolvConf(p); b != nil {
+			files[etcResolvConf] = b
+		}
+	}
 	if p.Spec.HostNetwork {
 		// A pod in the host's network sees the host's names, as with the kubelet.
 		if b, err := os.ReadFile(a.cfg.HostsFile); err == nil {
@@ -70,8 +75,8 @@ func hostsFile(p *api.Pod, hostname, podIP string) string {
 	return b.String()
 }
 
-// resolvConf is the host's resolver configuration for now; the network issue gives
-// pods the cluster DNS.
+// resolvConf is the host's resolver configuration, for host-network pods and for
+// nodes without the cluster DNS.
 func (a *Agent) resolvConf() []byte {
 	b, err := os.ReadFile(a.cfg.ResolvConf)
 	if err != nil {

@@ -369,10 +369,12 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	}
 	var network *podnet.Network
 	var podIP func(*api.Pod) string
+	var podResolvConf func(*api.Pod) []byte
 	if s.cfg.PodNetwork == "bridge" {
 		network = podnet.New(podnet.Config{Bridge: s.cfg.Bridge, ClusterCIDR: s.clusterCIDR(),
 			StateDir: filepath.Join(s.cfg.DataDir, "agent"), Logger: s.log.Named("podnet")})
 		podIP = func(p *api.Pod) string { return network.PodIP(p.UID) }
+		podResolvConf = func(p *api.Pod) []byte { return network.ResolvConf(p.Namespace) }
 	}
 	var drvNetwork containerdriver.Network
 	if network != nil {
@@ -394,7 +396,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
 		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
-		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, Recorder: rec,
+		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, PodResolvConf: podResolvConf, Recorder: rec,
 	})
 	if err != nil {
 		drv.Close()
@@ -428,7 +430,7 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
 	if n.network != nil {
 		go n.startNetwork(ctx, log)
-		go podnet.RunServiceProxy(ctx, n.client, log.Named("proxy"))
+		go podnet.RunServices(ctx, n.client, n.network, log.Named("services"))
 	}
 	return n.Agent.Run(ctx)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/internal/atomicfile"
 	"github.com/cloudbox/cloudbox/net/bridge"
+	"github.com/cloudbox/cloudbox/net/dns"
 	"github.com/cloudbox/cloudbox/net/firewall"
 	"github.com/cloudbox/cloudbox/net/ipam"
 )
@@ -130,6 +131,31 @@ func (n *Network) Teardown(ctx context.Context, podUID string) error {
 	n.mu.Unlock()
 	return errors.Join(err, pool.Release(podUID))
 }
+
+// Gateway is the bridge's address (where the node's DNS answers), or nil before Start.
+func (n *Network) Gateway() net.IP {
+	select {
+	case <-n.ready:
+	default:
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return bridge.Gateway(n.bridge.Subnet)
+}
+
+// ResolvConf is the resolv.conf of a pod in namespace: the node's cluster DNS and the
+// cluster search path; nil before Start.
+func (n *Network) ResolvConf(namespace string) []byte {
+	gw := n.Gateway()
+	if gw == nil {
+		return nil
+	}
+	return dns.ResolvConf(gw.String(), namespace)
+}
+
+// Ready is closed once Start has run.
+func (n *Network) Ready() <-chan struct{} { return n.ready }
 
 // PodIP is the pod's address, or "".
 func (n *Network) PodIP(podUID string) string {

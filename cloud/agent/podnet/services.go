@@ -8,14 +8,15 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/net/dns"
 	"github.com/cloudbox/cloudbox/net/proxy"
 )
 
-// RunServiceProxy keeps this node's Service rules (cluster IPs and node ports) in
-// step with the Services and Endpoints in the API until ctx ends: every change
-// triggers one full sync, and changes that arrive during a sync are folded into the
-// next one.
-func RunServiceProxy(ctx context.Context, cl *client.Client, log *zap.Logger) {
+// RunServices keeps this node's Service rules (cluster IPs and node ports) in step
+// with the Services and Endpoints in the API until ctx ends — every change triggers
+// one full sync, and changes that arrive during a sync are folded into the next — and,
+// once the pod network is up, answers cluster DNS on the bridge address.
+func RunServices(ctx context.Context, cl *client.Client, network *Network, log *zap.Logger) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -41,6 +42,7 @@ func RunServiceProxy(ctx context.Context, cl *client.Client, log *zap.Logger) {
 			return
 		}
 	}
+	go serveDNS(ctx, network, informerResolver{services, endpoints}, log)
 	p := &proxy.Proxier{}
 	poke(nil)
 	for {
@@ -89,4 +91,41 @@ func desiredServices(services, endpoints *client.Informer) []proxy.Service {
 		out = append(out, ps)
 	}
 	return out
+}
+
+// serveDNS runs the cluster DNS on the gateway address once the network is up.
+func serveDNS(ctx context.Context, network *Network, r dns.Resolver, log *zap.Logger) {
+	select {
+	case <-network.Ready():
+	case <-ctx.Done():
+		return
+	}
+	srv := &dns.Server{Addr: net.JoinHostPort(network.Gateway().String(), "53"), Resolver: r, Logger: log.Named("dns")}
+	if err := srv.Start(ctx); err != nil {
+		log.Error("cluster DNS did not start; pods resolve only through the host", zap.Error(err))
+	}
+}
+
+// informerResolver answers DNS from the Services and Endpoints caches.
+type informerResolver struct{ services, endpoints *client.Informer }
+
+func (r informerResolver) LookupService(namespace, name string) (net.IP, bool, []net.IP, bool) {
+	o := r.services.Get(namespace + "/" + name)
+	if o == nil {
+		return nil, false, nil, false
+	}
+	if ip := net.ParseIP(o.(*api.Service).Spec.ClusterIP); ip != nil {
+		return ip, false, nil, true
+	}
+	var ips []net.IP
+	if e := r.endpoints.Get(namespace + "/" + name); e != nil {
+		for _, s := range e.(*api.Endpoints).Subsets {
+			for _, a := range s.Addresses {
+				if ip := net.ParseIP(a.IP); ip != nil {
+					ips = append(ips, ip)
+				}
+			}
+		}
+	}
+	return nil, true, ips, true
 }
