@@ -37,18 +37,19 @@ rm -rf "$img_dir"
 
 log "applying the sample app (testdata/manifests/sample-app.yaml)"
 cloudbox apply -f testdata/manifests/sample-app.yaml
-for _ in $(seq 1 300); do
-  cloudbox get pod web 2>/dev/null | grep -q "1/1 *Running" && break
-  sleep 0.2
-done
-cloudbox get pods -o wide
-log "the sample app's log"
-cloudbox logs web
+cloudbox rollout status deploy/web --timeout 2m
+cloudbox get deploy,pods,svc -o wide
+pod=$(cloudbox get pods -l app=web -o name | head -n1)
+log "the sample app's log (${pod})"
+cloudbox logs "${pod#pod/}"
+ip=$(cloudbox get svc web -o json | sed -n 's/.*"clusterIP": "\([0-9.]*\)".*/\1/p')
+log "the sample app through its Service (http://${ip}/)"
+curl -s --max-time 5 "http://${ip}/" || echo "(no answer from the Service yet)"
 cat <<MSG
 
 cloudbox is running. Try:
   export CLOUDBOX_CONFIG=$DATA_DIR/admin.config
-  cloudbox get nodes,pods -A         cloudbox describe pod web
-  cloudbox logs web                  cloudbox exec web -- wget -qO- http://127.0.0.1:8080/
+  cloudbox get nodes,pods -A         cloudbox describe deploy web
+  cloudbox get svc web               cloudbox exec ${pod#pod/} -- wget -qO- http://web/
   cloudbox server --cleanup --data-dir $DATA_DIR    # stop it and remove its state
 MSG
