@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/internal/testenv"
+	"github.com/cloudbox/cloudbox/internal/testimage"
+)
+
+const servedDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: httpd
+        image: busybox:1.36
+        command: ["sh", "-c", "hostname > /var/www/index.html; exec httpd -f -p 8080 -h /var/www"]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe:
+          exec: {command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]}
+          periodSeconds: 1
+        lifecycle:
+          # Leave the Service's endpoints before stopping, as Kubernetes advises.
+          preStop: {exec: {command: ["sleep", "2"]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+`
+
+// TestServiceServesEveryReplica: a Deployment of 3 behind a Service answers from all
+// three, and again after a rollout.
+func TestServiceServesEveryReplica(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("needs iptables")
+	}
+	dir := t.TempDir()
+	images := t.TempDir()
+	for _, tag := range []string{"1.36", "1.37"} {
+		if err := testimage.WriteBusyboxTarball(filepath.Join(images, tag+".tar"), "docker.io/library/busybox:"+tag); err != nil {
+			t.Skipf("%v", err)
+		}
+	}
+	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	cgroup := testenv.CgroupParent(t)
+	sp := startServerProcess(t, dir, cgroup, "--pod-network", "bridge", "--bridge", testenv.Unique("cbxr"), "--cluster-cidr", "10.252.0.0/16")
+	cl := waitReady(t, sp, dir)
+	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
+	t.Cleanup(func() {
+		sp.kill()
+		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroup); err != nil {
+			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
+		}
+		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644)
+	})
+	for _, tag := range []string{"1.36", "1.37"} {
+		c.must("image", "import", filepath.Join(images, tag+".tar"))
+	}
+	c.must("apply", "-f", writeFile(t, "web.yaml", servedDeployment))
+	c.must("rollout", "status", "deploy/web", "--timeout", "90s")
+	waitPodCond(t, cl, "client", "Running", running)
+	var svc api.Service
+	if err := json.Unmarshal([]byte(c.must("get", "svc", "web", "-o", "json")), &svc); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the Service answers at all (the node's rules follow the endpoints).
+	waitServed := func() {
+		for i := 0; ; i++ {
+			if out, _, err := c.run("", "exec", "client", "--", "wget", "-qO-", "http://web/"); err == nil && strings.TrimSpace(out) != "" {
+				return
+			}
+			if i > 150 {
+				t.Fatal("the Service never answered")
+			}
+			waitPodCond(t, cl, "client", "Running", running) // a cheap pause that also checks the client
+		}
+	}
+	waitServed()
+
+	// Every replica serves: 30 requests through the Service reach 3 hostnames.
+	out := c.must("exec", "client", "--", "sh", "-c", "for i in $(seq 1 30); do wget -qO- http://web/; done")
+	seen := map[string]bool{}
+	for _, line := range strings.Fields(out) {
+		seen[line] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("30 requests reached %d pods, want 3: %v", len(seen), seen)
+	}
+
+	// After a rollout the Service serves the new pods.
+	c.must("set", "image", "deploy/web", "httpd=busybox:1.37")
+	c.must("rollout", "status", "deploy/web", "--timeout", "120s")
+	waitServed()
+	c.must("delete", "-f", writeFile(t, "web2.yaml", servedDeployment))
+}
