@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -145,8 +146,13 @@ func (n *Network) Gateway() net.IP {
 }
 
 // ResolvConf is the resolv.conf of a pod in namespace: the node's cluster DNS and the
-// cluster search path; nil before Start.
+// cluster search path. A pod's files are written before its sandbox is attached, so
+// this waits for Start as Setup does (up to resolvConfWait); nil if it never came.
 func (n *Network) ResolvConf(namespace string) []byte {
+	select {
+	case <-n.ready:
+	case <-time.After(resolvConfWait):
+	}
 	gw := n.Gateway()
 	if gw == nil {
 		return nil
@@ -172,6 +178,9 @@ func (n *Network) PodIP(podUID string) string {
 	}
 	return ""
 }
+
+// resolvConfWait bounds how long a pod's files wait for the node's network.
+const resolvConfWait = 2 * time.Minute
 
 // bridgeFile in the state dir records that the node's network was set up.
 const bridgeFile = "bridge"
