@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/internal/testenv"
 	"github.com/cloudbox/cloudbox/internal/testimage"
 )
@@ -44,10 +45,12 @@ spec:
   - {port: 80, targetPort: 8080}
 `
 
-// TestPodsReachEachOtherByIP runs the server with the bridge network (this is the one
-// test that touches the host's iptables: its own bridge name, and every CLOUDBOX
-// chain is gone again at the end).
-func TestPodsReachEachOtherByIP(t *testing.T) {
+// bridgeCluster runs the server as a process with the bridge pod network (its own
+// bridge name and cluster CIDR), imports busybox under each tag, and at the end
+// cleans up and checks the host's iptables and links are as before. The tests that
+// use it are the only ones that touch the host's iptables.
+func bridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, *client.Client) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -55,14 +58,16 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 		t.Skip("needs iptables")
 	}
 	dir := t.TempDir()
-	tarPath := filepath.Join(t.TempDir(), "busybox.tar")
-	if err := testimage.WriteBusyboxTarball(tarPath, "docker.io/library/busybox:1.36"); err != nil {
-		t.Skipf("%v", err)
+	images := t.TempDir()
+	for _, tag := range tags {
+		if err := testimage.WriteBusyboxTarball(filepath.Join(images, tag+".tar"), "docker.io/library/busybox:"+tag); err != nil {
+			t.Skipf("%v", err)
+		}
 	}
 	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	bridgeName := testenv.Unique("cbxb")
 	cgroup := testenv.CgroupParent(t)
-	sp := startServerProcess(t, dir, cgroup, "--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", "10.251.0.0/16")
+	sp := startServerProcess(t, dir, cgroup, "--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", clusterCIDR)
 	cl := waitReady(t, sp, dir)
 	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
 	t.Cleanup(func() {
@@ -78,8 +83,16 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 			t.Errorf("bridge %s left after cleanup", bridgeName)
 		}
 	})
+	for _, tag := range tags {
+		c.must("image", "import", filepath.Join(images, tag+".tar"))
+	}
+	return c, cl
+}
 
-	c.must("image", "import", tarPath)
+// TestPodsReachEachOtherByIP: two pods talk by IP, through a Service's cluster IP, and
+// find the Service by name.
+func TestPodsReachEachOtherByIP(t *testing.T) {
+	c, cl := bridgeCluster(t, "10.251.0.0/16", "1.36")
 	c.must("apply", "-f", writeFile(t, "pods.yaml", twoPods))
 	hasIP := func(p *api.Pod) bool { return running(p) && strings.HasPrefix(p.Status.PodIP, "10.251.") }
 	server := waitPodCond(t, cl, "server", "Ready with an address", func(p *api.Pod) bool {

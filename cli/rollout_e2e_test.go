@@ -2,16 +2,11 @@ package cli
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
-	"github.com/cloudbox/cloudbox/internal/testenv"
-	"github.com/cloudbox/cloudbox/internal/testimage"
 )
 
 const servedDeployment = `apiVersion: apps/v1
@@ -56,34 +51,7 @@ spec:
 // TestServiceServesEveryReplica: a Deployment of 3 behind a Service answers from all
 // three, and again after a rollout.
 func TestServiceServesEveryReplica(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("needs iptables")
-	}
-	dir := t.TempDir()
-	images := t.TempDir()
-	for _, tag := range []string{"1.36", "1.37"} {
-		if err := testimage.WriteBusyboxTarball(filepath.Join(images, tag+".tar"), "docker.io/library/busybox:"+tag); err != nil {
-			t.Skipf("%v", err)
-		}
-	}
-	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	cgroup := testenv.CgroupParent(t)
-	sp := startServerProcess(t, dir, cgroup, "--pod-network", "bridge", "--bridge", testenv.Unique("cbxr"), "--cluster-cidr", "10.252.0.0/16")
-	cl := waitReady(t, sp, dir)
-	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
-	t.Cleanup(func() {
-		sp.kill()
-		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroup); err != nil {
-			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
-		}
-		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644)
-	})
-	for _, tag := range []string{"1.36", "1.37"} {
-		c.must("image", "import", filepath.Join(images, tag+".tar"))
-	}
+	c, cl := bridgeCluster(t, "10.252.0.0/16", "1.36", "1.37")
 	c.must("apply", "-f", writeFile(t, "web.yaml", servedDeployment))
 	c.must("rollout", "status", "deploy/web", "--timeout", "90s")
 	waitPodCond(t, cl, "client", "Running", running)
