@@ -31,6 +31,9 @@ type PodSpec struct {
 	SchedulerName                 string              `json:"schedulerName,omitempty"`
 	Tolerations                   []Toleration        `json:"tolerations,omitempty"`
 	Priority                      *int32              `json:"priority,omitempty"`
+	// RuntimeClassName picks the agent driver: empty for containers, RuntimeClassVM
+	// for an instance launcher pod.
+	RuntimeClassName string `json:"runtimeClassName,omitempty"`
 }
 
 // Container is one process tree in a pod.
