@@ -112,8 +112,25 @@ func TestGateway(t *testing.T) {
 func TestPodsTalkThroughBridge(t *testing.T) {
 	f := newFixture(t)
 	p1, p2 := newNS(t), newNS(t)
-	f.attach(t, p1, "10.244.3.2", uniqueName(t, "cbx"))
+	v1 := uniqueName(t, "cbx")
+	f.attach(t, p1, "10.244.3.2", v1)
 	f.attach(t, p2, "10.244.3.3", uniqueName(t, "cbx"))
+
+	// Hairpin mode on the bridge port, so a pod can reach itself through a VIP.
+	mustInNetNS(t, f.host, func() error {
+		l, err := netlink.LinkByName(v1)
+		if err != nil {
+			return err
+		}
+		pi, err := netlink.LinkGetProtinfo(l)
+		if err != nil {
+			return err
+		}
+		if !pi.Hairpin {
+			t.Errorf("%s: hairpin mode off", v1)
+		}
+		return nil
+	})
 
 	addr := echoServer(t, p2, net.ParseIP("10.244.3.3"))
 	got, err := dial(t, p1, addr, 3*time.Second)

@@ -70,6 +70,13 @@ func Attach(cfg Config, netnsPath, ifName string, ip net.IP, hostVeth string) er
 			return fmt.Errorf("veth %s: attach to %s: %w", hostVeth, cfg.name(), err)
 		}
 	}
+	// Hairpin: a pod reaching a Service VIP that picks the pod itself gets
+	// its packet back through the port it came in on (with br_netfilter the
+	// DNAT happens on the bridge path); the bridge drops that unless the port
+	// allows it, as the CNI bridge plugin's hairpinMode does.
+	if err := netlink.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("veth %s: hairpin mode: %w", hostVeth, err)
+	}
 	if host.Attrs().Flags&net.FlagUp == 0 {
 		if err := netlink.LinkSetUp(host); err != nil {
 			return fmt.Errorf("veth %s: set up: %w", hostVeth, err)

@@ -4,7 +4,9 @@
 // host's rules are never edited: the only change to a built-in chain is one
 // jump, inserted at position 1, into the matching cloudbox chain.
 //
-//	filter FORWARD     -> CLOUDBOX-FORWARD      accept traffic from and to the pod bridge
+//	filter FORWARD     -> CLOUDBOX-FORWARD      isolation first, then accept traffic from
+//	                                            and to the pod bridge
+//	filter CLOUDBOX-FORWARD -> CLOUDBOX-ISOLATION  created empty here, filled by the proxy
 //	nat    POSTROUTING -> CLOUDBOX-POSTROUTING  MASQUERADE cluster CIDR -> outside it
 //
 // Other cloudbox parts (the service proxy) add their chains with EnsureChain;
@@ -31,6 +33,10 @@ const (
 	ChainPrefix      = "CLOUDBOX-"
 	ChainForward     = "CLOUDBOX-FORWARD"
 	ChainPostrouting = "CLOUDBOX-POSTROUTING"
+	// ChainIsolation is where the proxy writes namespace isolation. It is
+	// jumped to from CLOUDBOX-FORWARD, before its ACCEPTs, so that the order
+	// in which the firewall and the proxy start does not matter.
+	ChainIsolation = "CLOUDBOX-ISOLATION"
 )
 
 // DefaultBridge is the bridge name used when Config.Bridge is empty.
@@ -72,6 +78,7 @@ func (cfg Config) rules() (filter, nat []Rule, err error) {
 	}
 	c := cidr.String()
 	filter = []Rule{
+		{"-m", "comment", "--comment", "cloudbox: namespace isolation", "-j", ChainIsolation},
 		{"-i", br, "-m", "comment", "--comment", "cloudbox: from pods", "-j", "ACCEPT"},
 		{"-o", br, "-m", "comment", "--comment", "cloudbox: to pods", "-j", "ACCEPT"},
 	}
@@ -92,6 +99,14 @@ func Ensure(cfg Config) error {
 	ipt, err := newIPT()
 	if err != nil {
 		return err
+	}
+	// Created, never flushed: its rules are the proxy's.
+	if ok, err := ipt.ChainExists("filter", ChainIsolation); err != nil {
+		return fmt.Errorf("firewall: filter %s: %w", ChainIsolation, err)
+	} else if !ok {
+		if err := ipt.NewChain("filter", ChainIsolation); err != nil {
+			return fmt.Errorf("firewall: create filter %s: %w", ChainIsolation, err)
+		}
 	}
 	if err := EnsureChain(ipt, "filter", ChainForward, []string{"FORWARD"}, filter); err != nil {
 		return err
@@ -169,15 +184,24 @@ func syncRules(ipt *iptables.IPTables, table, chain string, rules []Rule) error 
 	return nil
 }
 
-// ensureJump makes "-j chain" the first rule of builtin and its only jump
-// to chain.
+// ensureJump makes "-j chain" builtin's only jump to chain, preceded by
+// nothing but other jumps to cloudbox chains (the proxy's, inserted at the
+// top too): a jump already so placed is left alone, so that a restart leaves
+// the order of cloudbox's jumps as it was; otherwise it goes to position 1.
 func ensureJump(ipt *iptables.IPTables, table, builtin, chain string) error {
 	positions, err := jumpPositions(ipt, table, builtin, func(target string) bool { return target == chain })
 	if err != nil {
 		return err
 	}
-	if slices.Equal(positions, []int{1}) {
-		return nil
+	if len(positions) == 1 {
+		ours, err := jumpPositions(ipt, table, builtin, isOurs)
+		if err != nil {
+			return err
+		}
+		// Positions 1..p all jump to cloudbox chains.
+		if p := positions[0]; len(ours) >= p && ours[p-1] == p {
+			return nil
+		}
 	}
 	// Delete from the bottom so the positions stay valid.
 	for i := len(positions) - 1; i >= 0; i-- {

@@ -98,7 +98,9 @@ func TestEnsureIdempotent(t *testing.T) {
 	}
 	want := `*filter
 -N CLOUDBOX-FORWARD
+-N CLOUDBOX-ISOLATION
 -I FORWARD 1 -j CLOUDBOX-FORWARD
+-A CLOUDBOX-FORWARD -m comment --comment "cloudbox: namespace isolation" -j CLOUDBOX-ISOLATION
 -A CLOUDBOX-FORWARD -i cbxtbr0 -m comment --comment "cloudbox: from pods" -j ACCEPT
 -A CLOUDBOX-FORWARD -o cbxtbr0 -m comment --comment "cloudbox: to pods" -j ACCEPT
 COMMIT
@@ -164,7 +166,7 @@ func TestMasqueradeRule(t *testing.T) {
 		}
 	}
 	fwd := listRules(t, ns, "filter", ChainForward)
-	if len(fwd) != 2 || !strings.Contains(fwd[0], "-i cbx0") || !strings.Contains(fwd[1], "-o cbx0") {
+	if len(fwd) != 3 || !strings.Contains(fwd[0], "-j "+ChainIsolation) || !strings.Contains(fwd[1], "-i cbx0") || !strings.Contains(fwd[2], "-o cbx0") {
 		t.Errorf("CLOUDBOX-FORWARD with default bridge = %q", fwd)
 	}
 }
@@ -275,7 +277,7 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if want := map[string]int{ChainForward: 2, ChainPostrouting: 1}[c.chain]; len(stats) != want {
+			if want := map[string]int{ChainForward: 3, ChainPostrouting: 1}[c.chain]; len(stats) != want {
 				t.Errorf("%s %s has %d rules, want %d", c.table, c.chain, len(stats), want)
 			}
 			for i, s := range stats {

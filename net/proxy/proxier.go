@@ -40,6 +40,8 @@ type Proxier struct {
 	lastHash [sha256.Size]byte
 	// chains are the nat SVC and SEP chains the last restore left.
 	chains []string
+	// filterChains are the filter chains the last restore left.
+	filterChains []string
 }
 
 // SyncStats describes what the last Sync did; it is for tests and metrics.
@@ -76,11 +78,18 @@ func (p *Proxier) Sync(services []Service, hostPorts []HostPort) error {
 
 // SyncWithStats is Sync, also saying what it did.
 func (p *Proxier) SyncWithStats(services []Service, hostPorts []HostPort) (SyncStats, error) {
+	return p.SyncState(State{Services: services, HostPorts: hostPorts})
+}
+
+// SyncState is Sync with namespace isolation as well: every chain the proxy
+// owns, in both tables, is written in the same iptables-restore run.
+func (p *Proxier) SyncState(s State) (SyncStats, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 
 	nat := p.natTable()
-	d := build(services, hostPorts, p.mark())
+	d := build(s.Services, s.HostPorts, p.mark())
+	d.buildIsolation(s.Isolated)
 	h := sha256.New()
 	h.Write([]byte(nat))
 	h.Write([]byte{0})
@@ -95,10 +104,11 @@ func (p *Proxier) SyncWithStats(services []Service, hostPorts []HostPort) (SyncS
 		return stats, nil
 	}
 
-	var existing []string
+	var existing, existingFilter []string
 	var fix []string // "table rule" lines that put the jumps right
 	if p.synced {
 		existing = p.chains
+		existingFilter = p.filterChains
 	} else {
 		st, err := p.read()
 		if err != nil {
@@ -107,6 +117,11 @@ func (p *Proxier) SyncWithStats(services []Service, hostPorts []HostPort) (SyncS
 		for c := range st.chains[nat] {
 			if ours(nat, nat, c) {
 				existing = append(existing, c)
+			}
+		}
+		for c := range st.chains["filter"] {
+			if ours("filter", nat, c) {
+				existingFilter = append(existingFilter, c)
 			}
 		}
 		fix = st.fixJumps(nat)
@@ -118,8 +133,15 @@ func (p *Proxier) SyncWithStats(services []Service, hostPorts []HostPort) (SyncS
 		}
 	}
 	slices.Sort(stale)
+	var staleFilter []string
+	for _, c := range existingFilter {
+		if !slices.Contains(d.filterChains, c) {
+			staleFilter = append(staleFilter, c)
+		}
+	}
+	slices.Sort(staleFilter)
 
-	payload := d.payload(nat, stale, fix)
+	payload := d.payload(nat, stale, staleFilter, fix)
 	stats.PayloadBytes = len(payload)
 	if err := p.restore(payload); err != nil {
 		p.synced = false
@@ -128,6 +150,7 @@ func (p *Proxier) SyncWithStats(services []Service, hostPorts []HostPort) (SyncS
 	p.synced = true
 	p.lastHash = sum
 	p.chains = d.natChains
+	p.filterChains = d.filterChains
 	return stats, nil
 }
 
@@ -181,6 +204,9 @@ func (p *Proxier) Cleanup() error {
 			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
 		}
 		for _, c := range mine {
+			if c == chainIsolation && st.referenced(table, nat, c) {
+				continue // the firewall's CLOUDBOX-FORWARD still jumps there
+			}
 			fmt.Fprintf(&b, "-X %s\n", c)
 		}
 		b.WriteString("COMMIT\n")
@@ -228,6 +254,16 @@ func lineHint(payload []byte, stderr string) string {
 type state struct {
 	chains map[string]map[string]bool // table → chain set
 	rules  map[string][]string        // table → "-A ..." lines
+}
+
+// referenced reports whether a chain the proxy does not own jumps to chain.
+func (s *state) referenced(table, nat, chain string) bool {
+	for _, r := range s.rules[table] {
+		if c, target := ruleChainTarget(r); target == chain && !ours(table, nat, c) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *state) hasJump(j jump) bool {

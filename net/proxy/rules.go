@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cloudbox/cloudbox/net/firewall"
 )
 
 // Chain names. iptables limits a chain name to 28 characters.
@@ -19,6 +21,8 @@ const (
 	chainPostrouting   = "CLOUDBOX-POSTROUTING-SVC"
 	chainMarkMasq      = "CLOUDBOX-MARK-MASQ"
 	chainReject        = "CLOUDBOX-SVC-REJECT"
+	chainIsolation     = firewall.ChainIsolation
+	prefixIso          = "CLOUDBOX-ISO-"
 	prefixSvc          = "CLOUDBOX-SVC-"
 	prefixSep          = "CLOUDBOX-SEP-"
 	hashLen            = 28 - len(prefixSep) // 15 base32 characters, 75 bits
@@ -55,7 +59,7 @@ func ours(table, natTable, chain string) bool {
 		return slices.Contains(fixedNatChains, chain) ||
 			strings.HasPrefix(chain, prefixSvc) || strings.HasPrefix(chain, prefixSep)
 	case "filter":
-		return chain == chainReject
+		return chain == chainReject || chain == chainIsolation || strings.HasPrefix(chain, prefixIso)
 	}
 	return false
 }
@@ -69,8 +73,9 @@ func chainHash(prefix, key string) string {
 
 // desired is the rule set computed from one Sync's input.
 type desired struct {
-	nat, filter bytes.Buffer // rules only, no chain declarations
-	natChains   []string     // every nat chain written, fixed ones first
+	nat, filter  bytes.Buffer // rules only, no chain declarations
+	natChains    []string     // every nat chain written, fixed ones first
+	filterChains []string     // every filter chain written, fixed ones first
 }
 
 // ipv4 returns ip as a dotted quad, or "" when ip is not a usable IPv4 address.
@@ -91,7 +96,7 @@ func comment(s string) string {
 // only on the input's content, never on its order, so an unchanged input
 // yields a byte-identical payload.
 func build(services []Service, hostPorts []HostPort, mark uint32) *desired {
-	d := &desired{natChains: slices.Clone(fixedNatChains)}
+	d := &desired{natChains: slices.Clone(fixedNatChains), filterChains: []string{chainReject, chainIsolation}}
 	markStr := "0x" + strconv.FormatUint(uint64(mark), 16)
 
 	// Rules of CLOUDBOX-SERVICES and CLOUDBOX-NODEPORTS are collected apart
@@ -207,6 +212,49 @@ func build(services []Service, hostPorts []HostPort, mark uint32) *desired {
 	return d
 }
 
+// buildIsolation adds the filter rules of the isolated namespaces: in
+// CLOUDBOX-ISOLATION one jump per guarded pod address to its namespace's
+// chain, which returns for the namespace's own pods and rejects the rest.
+// Like build, its output depends only on the content of its input.
+func (d *desired) buildIsolation(isolated []IsolatedNamespace) {
+	type nsIPs struct {
+		name string
+		ips  []string
+	}
+	var list []nsIPs
+	for _, n := range isolated {
+		var ips []string
+		for _, ip := range n.PodIPs {
+			if s := ipv4(ip); s != "" && !slices.Contains(ips, s) {
+				ips = append(ips, s)
+			}
+		}
+		if len(ips) == 0 {
+			continue
+		}
+		slices.SortFunc(ips, func(a, b string) int {
+			return bytes.Compare(net.ParseIP(a).To4(), net.ParseIP(b).To4())
+		})
+		list = append(list, nsIPs{n.Name, ips})
+	}
+	if len(list) == 0 {
+		return
+	}
+	slices.SortFunc(list, func(a, b nsIPs) int { return strings.Compare(a.name, b.name) })
+	var chains bytes.Buffer
+	fmt.Fprintf(&d.filter, "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n", chainIsolation)
+	for _, n := range list {
+		c := chainHash(prefixIso, n.name)
+		d.filterChains = append(d.filterChains, c)
+		for _, ip := range n.ips {
+			fmt.Fprintf(&d.filter, "-A %s -d %s/32 -m comment --comment %s -j %s\n", chainIsolation, ip, comment(n.name+" isolated"), c)
+			fmt.Fprintf(&chains, "-A %s -s %s/32 -j RETURN\n", c, ip)
+		}
+		fmt.Fprintf(&chains, "-A %s -m comment --comment %s -j REJECT --reject-with icmp-port-unreachable\n", c, comment("only "+n.name+" may reach "+n.name))
+	}
+	d.filter.Write(chains.Bytes())
+}
+
 // sortedEndpoints returns the distinct IPv4 addresses of eps, sorted.
 func sortedEndpoints(eps []Endpoint) []string {
 	var ips []string
@@ -237,7 +285,7 @@ func hostPortKey(hp HostPort) string {
 
 // payload writes the iptables-restore input: desired rules, deletion of
 // stale chains and fix, the lines that repair jumps from built-in chains.
-func (d *desired) payload(natTable string, stale []string, fix []string) []byte {
+func (d *desired) payload(natTable string, stale, staleFilter []string, fix []string) []byte {
 	var b bytes.Buffer
 	b.Grow(d.nat.Len() + d.filter.Len() + 64*len(d.natChains) + 1024)
 
@@ -256,8 +304,17 @@ func (d *desired) payload(natTable string, stale []string, fix []string) []byte 
 	writeFix(&b, natTable, fix)
 	b.WriteString("COMMIT\n")
 
-	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", chainReject)
+	b.WriteString("*filter\n")
+	for _, c := range d.filterChains {
+		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+	}
+	for _, c := range staleFilter {
+		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+	}
 	b.Write(d.filter.Bytes())
+	for _, c := range staleFilter {
+		fmt.Fprintf(&b, "-X %s\n", c)
+	}
 	writeFix(&b, "filter", fix)
 	b.WriteString("COMMIT\n")
 	return b.Bytes()

@@ -12,6 +12,12 @@
 //	nat     CLOUDBOX-SEP-<hash>       one per service port endpoint: DNAT to it
 //	filter  CLOUDBOX-SVC-REJECT       jumped from INPUT, FORWARD and OUTPUT; rejects
 //	                                  traffic to service ports without endpoints
+//	filter  CLOUDBOX-ISOLATION        jumped from the firewall's CLOUDBOX-FORWARD (which
+//	                                  creates it): sends traffic to isolated pods to
+//	filter  CLOUDBOX-ISO-<hash>       one per isolated namespace: lets its own pods in
+//
+// CLOUDBOX-ISOLATION belongs to the firewall (it must come before the forward
+// ACCEPTs, whatever order the two packages start in); the proxy only fills it.
 //
 // Every Sync writes the complete desired state of these chains in one
 // iptables-restore --noflush run, one COMMIT per table, so each table changes
@@ -88,6 +94,24 @@ type HostPort struct {
 	HostPort int
 	PodIP    net.IP
 	PodPort  int
+}
+
+// IsolatedNamespace is a namespace whose pods accept new connections only
+// from pods of the same namespace. The node's own traffic (probes) never
+// passes FORWARD, so it is always let in; replies to connections the
+// isolated pods open are let in too.
+type IsolatedNamespace struct {
+	Name string
+	// PodIPs are the addresses of every pod of the namespace in the cluster:
+	// the ones to guard and the ones let in.
+	PodIPs []net.IP
+}
+
+// State is everything one Sync programs.
+type State struct {
+	Services  []Service
+	HostPorts []HostPort
+	Isolated  []IsolatedNamespace
 }
 
 // targetPort resolves the port an endpoint serves sp on.
