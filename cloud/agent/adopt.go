@@ -23,12 +23,11 @@ import (
 // adopt starts one worker per pod UID known to the API, the driver or the state
 // directory. It runs once, after the informer's first list.
 func (m *podManager) adopt(ctx context.Context) error {
-	d := m.a.cfg.Driver
 	var tasks []*TaskHandle
 	delay := 200 * time.Millisecond
 	for {
 		var err error
-		if tasks, err = d.Tasks(ctx); err == nil {
+		if tasks, err = m.a.allTasks(ctx); err == nil {
 			break
 		}
 		m.a.log.Warn("listing the driver's tasks failed; retrying", zap.Error(err), zap.Duration("in", delay))
@@ -41,7 +40,7 @@ func (m *podManager) adopt(ctx context.Context) error {
 	}
 	byUID := map[string][]*TaskHandle{}
 	for _, h := range tasks {
-		if h.Driver != "" && h.Driver != d.Name() || !validUID(h.PodUID) {
+		if m.a.driverNamed(h.Driver) == nil || !validUID(h.PodUID) {
 			continue
 		}
 		byUID[h.PodUID] = append(byUID[h.PodUID], h)
@@ -77,7 +76,6 @@ func (m *podManager) adopt(ctx context.Context) error {
 // load builds the worker's state from its record, the driver's tasks and the pod's
 // status; see the package's restart-safety notes above.
 func (w *podWorker) load() {
-	d := w.a.cfg.Driver
 	rec, err := w.a.loadRecord(w.uid)
 	if err != nil {
 		w.log.Warn("the pod's record is unreadable; going by the driver's tasks", zap.Error(err))
@@ -85,22 +83,24 @@ func (w *podWorker) load() {
 	if rec != nil && !w.listed {
 		// A worker started after adoption for a pod the agent has a record of (it
 		// should not happen, but a wrong guess here would start a duplicate): ask the
-		// driver rather than take the record's tasks for lost.
-		if tasks, err := d.Tasks(w.ctx); err == nil {
+		// drivers rather than take the record's tasks for lost.
+		if tasks, err := w.a.allTasks(w.ctx); err == nil {
 			for _, h := range tasks {
-				if h.PodUID == w.uid && (h.Driver == "" || h.Driver == d.Name()) {
+				if h.PodUID == w.uid {
 					w.adopted = append(w.adopted, h)
 				}
 			}
 		}
 	}
+	p := w.latestPod()
+	d := w.a.podDriver(p, rec, w.adopted)
+	w.driver = d
 	if rec == nil {
 		rec = &podRecord{UID: w.uid, Containers: map[string]*containerRecord{}}
 	}
-	p := w.latestPod()
 	w.pod = p
 	if p != nil {
-		rec.Namespace, rec.Name = p.Namespace, p.Name
+		rec.Namespace, rec.Name, rec.Runtime = p.Namespace, p.Name, p.Spec.RuntimeClassName
 	}
 	w.rec = rec
 
@@ -221,7 +221,7 @@ func (h *TaskHandle) id() string {
 // down: still running (recover and supervise it), exited, or lost. For a running task
 // it returns what starts its probes, to be called once the worker's state is saved.
 func (w *podWorker) reattach(c *container, known, supervise bool) (startProbes func()) {
-	d, cr := w.a.cfg.Driver, c.rec
+	d, cr := w.driver, c.rec
 	if cr.Current == nil || cr.Terminated != nil {
 		c.restartAt = finishedAt(cr.Terminated)
 		return nil

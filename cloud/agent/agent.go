@@ -46,6 +46,10 @@ type Config struct {
 	// Driver runs the pods' containers. If nil, the agent runs no workloads: it only
 	// completes the deletion of the pods bound to its node.
 	Driver Driver
+	// Runtimes are further drivers, by the runtimeClassName of the pods they run
+	// (api.RuntimeClassVM: the VM driver). A pod whose runtimeClassName is empty runs
+	// with Driver.
+	Runtimes map[string]Driver
 	// StateDir is where the agent keeps the handles of its tasks and the pods'
 	// volumes (DATA_DIR/agent). Required with a Driver; a restarted agent must get the
 	// same one to adopt its tasks.

@@ -24,9 +24,12 @@ import (
 
 // podRecord is what the agent keeps of a pod across its own restarts.
 type podRecord struct {
-	UID        string                      `json:"uid"`
-	Namespace  string                      `json:"namespace"`
-	Name       string                      `json:"name"`
+	UID       string `json:"uid"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Runtime is the pod's runtimeClassName, so that a pod deleted while the agent
+	// was down is cleaned up by the driver that ran it.
+	Runtime    string                      `json:"runtime,omitempty"`
 	Containers map[string]*containerRecord `json:"containers"`
 }
 

@@ -30,6 +30,8 @@ type podWorker struct {
 	// set when they come from the driver's list taken at adoption.
 	adopted []*TaskHandle
 	listed  bool
+	// driver runs the pod's tasks (the one its runtimeClassName names); set by load.
+	driver Driver
 
 	mu     sync.Mutex // guards the fields up to the blank line
 	latest *api.Pod   // the newest version seen; nil if the pod was never seen
@@ -90,6 +92,7 @@ type podIndex struct {
 	namespace, name string
 	containers      []string // the pod's containers (not the init ones), in spec order
 	tasks           map[string]taskRefs
+	driver          Driver
 }
 
 type taskRefs struct {
@@ -255,7 +258,7 @@ func (w *podWorker) save() {
 
 // publishIndex refreshes what Logs and Exec see.
 func (w *podWorker) publishIndex() {
-	idx := podIndex{namespace: w.rec.Namespace, name: w.rec.Name, tasks: map[string]taskRefs{}}
+	idx := podIndex{namespace: w.rec.Namespace, name: w.rec.Name, tasks: map[string]taskRefs{}, driver: w.driver}
 	if w.pod != nil {
 		idx.namespace, idx.name = w.pod.Namespace, w.pod.Name
 		for _, c := range w.pod.Spec.Containers {
@@ -283,7 +286,7 @@ func (w *podWorker) publishIndex() {
 
 // wait reports the end of a task to the worker.
 func (w *podWorker) wait(name, id string) {
-	res, err := w.a.cfg.Driver.Wait(w.ctx, id)
+	res, err := w.driver.Wait(w.ctx, id)
 	if w.ctx.Err() != nil {
 		return // the agent is stopping; the next one adopts the task
 	}

@@ -69,7 +69,7 @@ func (w *podWorker) probeTarget(p *api.Pod, c *api.Container) probeTarget {
 		t.host = ip
 	default:
 		t.host = "127.0.0.1"
-		if d, ok := w.a.cfg.Driver.(PodDialer); ok {
+		if d, ok := w.driver.(PodDialer); ok {
 			uid := p.UID
 			t.dialPod = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				return d.DialPod(ctx, uid, network, addr)
@@ -119,7 +119,7 @@ func (w *podWorker) runAction(ctx context.Context, h *api.Handler, taskID string
 	switch {
 	case h.Exec != nil:
 		out := &limitedBuffer{max: 10 << 10}
-		code, err := w.a.cfg.Driver.Exec(ctx, taskID, ExecOptions{Command: h.Exec.Command, Stdout: out, Stderr: out})
+		code, err := w.driver.Exec(ctx, taskID, ExecOptions{Command: h.Exec.Command, Stdout: out, Stderr: out})
 		if err != nil {
 			return fmt.Errorf("exec %q: %w", strings.Join(h.Exec.Command, " "), err)
 		}

@@ -136,7 +136,7 @@ func (w *podWorker) crashLoop(c *container) *api.ContainerStateWaiting {
 // container, then runs its postStart hook and starts its probes. It returns when it
 // wants to try again after a failure that happened before the task could start.
 func (w *podWorker) start(c *container, spec *api.Container) time.Time {
-	p, d := w.pod, w.a.cfg.Driver
+	p, d := w.pod, w.driver
 	clk := w.a.cfg.Clock
 	now := clk.Now()
 	if c.preStartErr.waiting(now) {
@@ -426,14 +426,14 @@ func (w *podWorker) stopTask(ctx context.Context, p *api.Pod, spec *api.Containe
 		}
 		grace = max(grace-time.Since(began), minGraceAfterPreStop)
 	}
-	if err := w.a.cfg.Driver.Stop(ctx, id, grace); err != nil && ctx.Err() == nil {
+	if err := w.driver.Stop(ctx, id, grace); err != nil && ctx.Err() == nil {
 		w.log.Warn("stopping task failed", zap.String("task", id), zap.Error(err))
 	}
 }
 
 // destroyTask removes what an exited task left.
 func (w *podWorker) destroyTask(id string) {
-	if err := w.a.cfg.Driver.Destroy(w.ctx, id); err != nil && !errors.Is(err, context.Canceled) {
+	if err := w.driver.Destroy(w.ctx, id); err != nil && !errors.Is(err, context.Canceled) {
 		w.log.Warn("destroying task failed", zap.String("task", id), zap.Error(err))
 	}
 }

@@ -22,7 +22,7 @@ const orphanGrace = 2 * time.Second
 // If the agent stops half way, the next agent starts over: the tasks and the record
 // are removed before the pod, and the pod is deleted last.
 func (w *podWorker) terminate() {
-	ctx, d := w.ctx, w.a.cfg.Driver
+	ctx, d := w.ctx, w.driver
 	w.mu.Lock()
 	gone := w.gone
 	w.mu.Unlock()
