@@ -72,6 +72,9 @@ type InstanceStatus struct {
 	Flavor *FlavorSpec `json:"flavor,omitempty"`
 	// Volumes are the volumes attached now, in the order they were plugged.
 	Volumes []InstanceVolumeStatus `json:"volumes,omitempty"`
+	// PowerState is what the node sees of the running VM: Running or Paused (empty
+	// while no VM runs).
+	PowerState string `json:"powerState,omitempty"`
 	// RebootID is the last spec.reboot.id the node carried out.
 	RebootID   string `json:"rebootID,omitempty"`
 	LaunchedAt *Time  `json:"launchedAt,omitempty"`
@@ -109,6 +112,11 @@ const (
 	RuntimeClassVM = "cloudbox-vm"
 	// LabelInstance names the Instance on its launcher pod.
 	LabelInstance = "compute.cloudbox.io/instance"
+	// LabelVMNode marks the nodes whose agent runs VMs ("true"); launcher pods
+	// select them.
+	LabelVMNode = "compute.cloudbox.io/vm"
+	// LabelVMAccel is the accelerator a VM node chose (kvm or tcg).
+	LabelVMAccel = "compute.cloudbox.io/accel"
 	// launcherPodPrefix starts a launcher pod's name.
 	launcherPodPrefix = "vm-"
 )
@@ -246,24 +254,24 @@ type KeyPairStatus struct {
 }
 
 func init() {
-	Register(&KindInfo{Kind: "Instance", Group: ComputeGroup, Version: "v1", Resource: "instances", Singular: "instance",
+	Register(computeHooks(&KindInfo{Kind: "Instance", Group: ComputeGroup, Version: "v1", Resource: "instances", Singular: "instance",
 		ShortNames: []string{"vm", "vms", "server", "servers"}, Namespaced: true,
 		New: func() Object { return &Instance{} },
-	})
-	Register(&KindInfo{Kind: "Flavor", Group: ComputeGroup, Version: "v1", Resource: "flavors", Singular: "flavor",
+	}))
+	Register(computeHooks(&KindInfo{Kind: "Flavor", Group: ComputeGroup, Version: "v1", Resource: "flavors", Singular: "flavor",
 		SubdomainNames: true,
 		New:            func() Object { return &Flavor{} },
-	})
-	Register(&KindInfo{Kind: "Image", Group: ComputeGroup, Version: "v1", Resource: "images", Singular: "image",
+	}))
+	Register(computeHooks(&KindInfo{Kind: "Image", Group: ComputeGroup, Version: "v1", Resource: "images", Singular: "image",
 		ShortNames: []string{"vmimage", "vmimages"}, SubdomainNames: true,
 		New: func() Object { return &Image{} },
-	})
-	Register(&KindInfo{Kind: "Volume", Group: ComputeGroup, Version: "v1", Resource: "volumes", Singular: "volume",
+	}))
+	Register(computeHooks(&KindInfo{Kind: "Volume", Group: ComputeGroup, Version: "v1", Resource: "volumes", Singular: "volume",
 		ShortNames: []string{"vol"}, Namespaced: true,
 		New: func() Object { return &VMVolume{} },
-	})
-	Register(&KindInfo{Kind: "KeyPair", Group: ComputeGroup, Version: "v1", Resource: "keypairs", Singular: "keypair",
+	}))
+	Register(computeHooks(&KindInfo{Kind: "KeyPair", Group: ComputeGroup, Version: "v1", Resource: "keypairs", Singular: "keypair",
 		Namespaced: true, SubdomainNames: true,
 		New: func() Object { return &KeyPair{} },
-	})
+	}))
 }

@@ -29,6 +29,11 @@ func FuzzDecodeManifests(f *testing.F) {
 		"--- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n---\n# comment\n---\n",
 		"a: &a [*a]\n",
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: p, creationTimestamp: '0000-01-01T00:30:00+01:00'}\n",
+		"apiVersion: compute/v1\nkind: Instance\nmetadata: {name: vm1}\nspec: {flavor: m1.tiny, image: cirros, keyPair: k, userData: '#cloud-config', volumes: [data], networks: [pod], powerState: Stopped, reboot: {type: hard, id: '1'}}\n",
+		"apiVersion: compute/v1\nkind: Flavor\nmetadata: {name: m1.x}\nspec: {vcpus: 2, ramMB: 1024, diskGB: 10}\n",
+		"apiVersion: compute/v1\nkind: Image\nmetadata: {name: k}\nspec: {type: kernel, cmdline: console=ttyS0}\nstatus: {phase: Active, files: [{role: kernel, size: 1, sha256: ab}]}\n",
+		"apiVersion: compute/v1\nkind: Volume\nmetadata: {name: data}\nspec: {sizeGB: 1}\nstatus: {phase: in-use, attachments: [{instance: vm1}]}\n",
+		"apiVersion: compute/v1\nkind: KeyPair\nmetadata: {name: k}\nspec: {publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfNh/WlnN9oQVRkwJYKbnSqytnNka9GLKnMphny7nig u@h'}\n",
 	} {
 		f.Add([]byte(s))
 	}

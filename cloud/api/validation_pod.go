@@ -56,6 +56,9 @@ func validatePod(obj Object) FieldErrors {
 	for i, t := range s.Tolerations {
 		errs = append(errs, validateToleration(index("spec.tolerations", i), t)...)
 	}
+	if rc := s.RuntimeClassName; rc != "" && rc != RuntimeClassVM {
+		errs.addf("spec.runtimeClassName", "%q is not a runtime class: leave it empty for containers (%q is for instance launcher pods)", rc, RuntimeClassVM)
+	}
 	return errs
 }
 
