@@ -54,7 +54,7 @@ ensure_go() {
 
 # deps installs what building and testing cloudbox needs from Debian.
 deps() {
-  apt_install ca-certificates git gcc libc6-dev make iproute2 procps curl iptables busybox-static docker-registry skopeo
+  apt_install ca-certificates git gcc libc6-dev make iproute2 procps curl iptables busybox-static docker-registry skopeo qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools cpio xz-utils gzip
   ensure_go
 }
 
