@@ -1,7 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,4 +142,147 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 	}
 	c.must("delete", "pod", "server", "client")
 	c.must("delete", "svc", "web")
+}
+
+// waitPodIn watches a pod of namespace ns until cond holds.
+func waitPodIn(t *testing.T, cl *client.Client, ns, name, what string, cond func(*api.Pod) bool) *api.Pod {
+	t.Helper()
+	k, _ := api.LookupKind("pods")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	events, err := cl.Watch(ctx, k, ns, client.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *api.Pod
+	for ev := range events {
+		if ev.Err != nil {
+			t.Fatal(ev.Err)
+		}
+		if p, ok := ev.Object.(*api.Pod); ok && ev.Type != "BOOKMARK" {
+			last = p
+			if cond(p) {
+				return p
+			}
+		}
+	}
+	t.Fatalf("pod %s/%s never became %s; last: %+v", ns, name, what, last)
+	return nil
+}
+
+// eventually retries try until it returns nil or the deadline passes. The rules a
+// node programs arrive asynchronously and the test has nothing to watch for them.
+func eventually(t *testing.T, what string, try func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := try()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond) // see above
+	}
+}
+
+// podGet fetches url from inside pod ns/name with busybox wget.
+func podGet(c *cluster, ns, name, url string) (string, error) {
+	out, errOut, err := c.run("", "exec", "-n", ns, name, "--", "wget", "-qO-", url)
+	if err != nil {
+		return "", fmt.Errorf("%v: %s%s", err, out, errOut)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// nodeGateway is the bridge address of the test's node: an address of the node
+// that the test created.
+func nodeGateway(t *testing.T, cl *client.Client) string {
+	t.Helper()
+	k, _ := api.LookupKind("nodes")
+	o, err := cl.Get(context.Background(), k, "", "e2e-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, subnet, err := net.ParseCIDR(o.(*api.Node).Spec.PodCIDR)
+	if err != nil {
+		t.Fatalf("node podCIDR: %v", err)
+	}
+	gw := subnet.IP.To4()
+	gw[3]++
+	return gw.String()
+}
+
+const hostPortPod = `apiVersion: v1
+kind: Pod
+metadata: {name: hp, labels: {app: hp}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox:1.36
+    command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+    ports:
+    - {containerPort: 8080, hostPort: 18931}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hp}
+spec:
+  selector: {app: hp}
+  ports:
+  - {port: 80, targetPort: 8080}
+`
+
+// TestHostPortAndHairpin: a container's hostPort answers on the node's address, and
+// a pod reaches itself through its own Service (hairpin).
+func TestHostPortAndHairpin(t *testing.T) {
+	c, cl := bridgeCluster(t, "10.252.0.0/16", "1.36")
+	c.must("apply", "-f", writeFile(t, "hp.yaml", hostPortPod))
+	pod := waitPodCond(t, cl, "hp", "Running with an address", func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" })
+	gw := nodeGateway(t, cl)
+	t.Run("HostPort", func(t *testing.T) {
+		hc := &http.Client{Timeout: 3 * time.Second}
+		eventually(t, "GET the hostPort on the node's address "+gw, func() error {
+			resp, err := hc.Get("http://" + net.JoinHostPort(gw, "18931") + "/")
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if strings.TrimSpace(string(b)) != "hello from cloudbox" {
+				return fmt.Errorf("answered %q", b)
+			}
+			return nil
+		})
+		save, _ := exec.Command("iptables-save", "-t", "nat").Output()
+		if !strings.Contains(string(save), pod.Status.PodIP+":8080") {
+			t.Errorf("no hostPort DNAT to %s:8080:\n%s", pod.Status.PodIP, save)
+		}
+	})
+	t.Run("Hairpin", func(t *testing.T) {
+		var svc api.Service
+		if err := json.Unmarshal([]byte(c.must("get", "svc", "hp", "-o", "json")), &svc); err != nil {
+			t.Fatal(err)
+		}
+		// The Service has one endpoint, the pod asking: only hairpin answers.
+		eventually(t, "the pod through its own Service "+svc.Spec.ClusterIP, func() error {
+			out, err := podGet(c, "default", "hp", "http://"+svc.Spec.ClusterIP+"/")
+			if err == nil && out != "hello from cloudbox" {
+				err = fmt.Errorf("answered %q", out)
+			}
+			return err
+		})
+	})
+	c.must("delete", "pod", "hp")
+	c.must("delete", "svc", "hp")
+	// The hostPort rule goes with the pod.
+	eventually(t, "hostPort rule removed", func() error {
+		save, _ := exec.Command("iptables-save", "-t", "nat").Output()
+		if strings.Contains(string(save), "18931") {
+			return errors.New("still there")
+		}
+		return nil
+	})
 }

@@ -47,6 +47,7 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
 			&cli.StringFlag{Name: "registry-config", Usage: "registry credentials in Docker's config.json format (what 'docker login' writes)"},
 			&cli.StringFlag{Name: "pod-network", Value: "bridge", Usage: "bridge (pods get addresses on the node's bridge) or none (loopback only)"},
 			&cli.StringFlag{Name: "bridge", Value: "cbx0", Usage: "the node bridge's name with --pod-network bridge"},
+			&cli.BoolFlag{Name: "isolate-namespaces", Usage: "pods accept traffic only from their own namespace, in every namespace but kube-system (a namespace labelled cloudbox.io/network-isolation=false opts out)"},
 			&cli.StringFlag{Name: "cluster-cidr", Value: "10.244.0.0/16", Usage: "pod addresses; each node gets a /24 of it"},
 			&cli.StringFlag{Name: "service-cidr", Value: "10.96.0.0/16", Usage: "where Services' cluster IPs come from"},
 			&cli.StringFlag{Name: "node-port-range", Value: "30000-32767", Usage: "the range NodePort Services' ports come from"},
@@ -99,6 +100,7 @@ func runServer(c *cli.Context) error {
 		Bridge:                 c.String("bridge"),
 		ServiceCIDR:            c.String("service-cidr"),
 		NodePortRange:          c.String("node-port-range"),
+		IsolateNamespaces:      c.Bool("isolate-namespaces"),
 		Version:                VersionInfo(),
 		Logger:                 log,
 	})

@@ -92,6 +92,9 @@ type Config struct {
 	ServiceCIDR string
 	// NodePortRange is the node ports' range, "MIN-MAX". If empty, 30000-32767.
 	NodePortRange string
+	// IsolateNamespaces makes network isolation the default for every namespace
+	// but kube-system (see podnet.LabelIsolation).
+	IsolateNamespaces bool
 }
 
 // Server is a running cloudbox server.
@@ -210,8 +213,11 @@ func (s *Server) runMaster(ctx context.Context) error {
 		return err
 	}
 	apiSrv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version,
-		KeyRing: keys, ServiceCIDR: s.cfg.ServiceCIDR, NodePortRange: s.cfg.NodePortRange, Logger: s.log.Named("apiserver")})
+		KeyRing: keys, ServiceCIDR: s.cfg.ServiceCIDR, NodePortRange: s.cfg.NodePortRange, DataDir: dir, Logger: s.log.Named("apiserver")})
 	if err := apiSrv.EnsureKubernetesService(ctx); err != nil {
+		return err
+	}
+	if err := apiSrv.EnsureCompute(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
@@ -403,7 +409,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 		return nil, err
 	}
 	rec.Host = ag.NodeName()
-	return &nodeAgent{Agent: ag, client: cl, driver: drv, network: network}, nil
+	return &nodeAgent{Agent: ag, client: cl, driver: drv, network: network, isolate: s.cfg.IsolateNamespaces}, nil
 }
 
 func (s *Server) clusterCIDR() string {
@@ -419,6 +425,7 @@ type nodeAgent struct {
 	client  *client.Client
 	driver  *containerdriver.Driver
 	network *podnet.Network // nil without a pod network
+	isolate bool
 }
 
 // run runs the agent and its tunnel until ctx ends, then closes the driver
@@ -430,7 +437,8 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
 	if n.network != nil {
 		go n.startNetwork(ctx, log)
-		go podnet.RunServices(ctx, n.client, n.network, log.Named("services"))
+		go podnet.RunServices(ctx, podnet.ServicesConfig{Client: n.client, Network: n.network, NodeName: n.NodeName(),
+			IsolateNamespaces: n.isolate, Logger: log.Named("services")})
 	}
 	return n.Agent.Run(ctx)
 }
@@ -447,6 +455,30 @@ func ensureNamespaces(ctx context.Context, st store.Store) error {
 		}
 	}
 	return nil
+}
+
+// reconcileNetwork gives the pool back the addresses of pods deleted while the
+// agent was down, from a list of this node's pods read after the pool opened.
+func (n *nodeAgent) reconcileNetwork(ctx context.Context, log *zap.Logger) {
+	podKind, _ := api.LookupKind("pods")
+	for ctx.Err() == nil {
+		list, err := n.client.ListAll(ctx, podKind, "", client.ListOptions{FieldSelector: "spec.nodeName=" + n.NodeName()})
+		if err == nil {
+			known := map[string]net.IP{}
+			for _, o := range list.Items {
+				p := o.(*api.Pod)
+				known[p.UID] = net.ParseIP(p.Status.PodIP)
+			}
+			if err = n.network.Reconcile(known); err == nil {
+				return
+			}
+		}
+		log.Warn("reconciling pod addresses with the API failed; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // startNetwork waits until the master has given this node its pod subnet, then sets
@@ -474,7 +506,9 @@ func (n *nodeAgent) startNetwork(ctx context.Context, log *zap.Logger) {
 			}
 			if err := n.network.Start(node.Spec.PodCIDR); err != nil {
 				log.Error("setting up the pod network failed; pods will wait for it", zap.Error(err))
+				return
 			}
+			n.reconcileNetwork(ctx, log)
 			return
 		}
 	}

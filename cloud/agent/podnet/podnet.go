@@ -45,6 +45,15 @@ type Network struct {
 	mu     sync.Mutex
 	bridge bridge.Config
 	pool   *ipam.Pool
+	// released are pods torn down before Start: after a restart the agent
+	// removes the pods deleted while it was down before the node's subnet is
+	// known, and their addresses must still go back to the pool.
+	released []string
+	// tornDown are the pods torn down before Reconcile: the API may still
+	// list them (the agent deletes a pod from the API after its teardown), and
+	// Reconcile must not give them their address back.
+	tornDown   map[string]bool
+	reconciled bool
 }
 
 // New returns a network that is not started yet.
@@ -85,7 +94,16 @@ func (n *Network) Start(podCIDR string) error {
 	}
 	n.mu.Lock()
 	n.bridge, n.pool = bc, pool
+	released := n.released
+	n.released = nil
+	var errs []error
+	for _, uid := range released {
+		errs = append(errs, pool.Release(uid))
+	}
 	n.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		n.cfg.Logger.Warn("releasing the addresses of pods removed before the network started", zap.Error(err))
+	}
 	close(n.ready)
 	n.cfg.Logger.Info("pod network ready", zap.String("bridge", n.cfg.Bridge), zap.String("podCIDR", podCIDR))
 	return nil
@@ -121,16 +139,55 @@ func (n *Network) Setup(ctx context.Context, podUID, netnsPath string) (net.IP, 
 
 // Teardown removes the pod's veth and frees its address.
 func (n *Network) Teardown(ctx context.Context, podUID string) error {
-	select {
-	case <-n.ready:
-	default:
-		return nil // never started: nothing was attached
-	}
 	err := bridge.Detach(hostVeth(podUID))
 	n.mu.Lock()
 	pool := n.pool
+	if pool == nil {
+		n.released = append(n.released, podUID)
+	}
+	if !n.reconciled {
+		if n.tornDown == nil {
+			n.tornDown = map[string]bool{}
+		}
+		n.tornDown[podUID] = true
+	}
 	n.mu.Unlock()
+	if pool == nil {
+		return err
+	}
 	return errors.Join(err, pool.Release(podUID))
+}
+
+// Reconcile makes the node's pool agree with the API after a start, by
+// ipam.Pool.Restore's rules: known maps the UID of every pod bound to this
+// node to its reported status.podIP (nil when none is reported yet). Addresses
+// of pods the API no longer knows go back to the pool, and their veths are
+// removed; a pod whose address another pod holds in the API loses it. Read
+// known after Start has returned, so that no pod set up since counts as gone.
+func (n *Network) Reconcile(known map[string]net.IP) error {
+	select {
+	case <-n.ready:
+	default:
+		return errors.New("pod network not started")
+	}
+	n.mu.Lock()
+	pool := n.pool
+	gone := n.tornDown
+	n.tornDown, n.reconciled = nil, true
+	n.mu.Unlock()
+	for uid := range gone {
+		delete(known, uid)
+	}
+	released, err := pool.Restore(known)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, uid := range released {
+		n.cfg.Logger.Info("released a pod address the API does not know", zap.String("pod_uid", uid))
+		errs = append(errs, bridge.Detach(hostVeth(uid)))
+	}
+	return errors.Join(errs...)
 }
 
 // Gateway is the bridge's address (where the node's DNS answers), or nil before Start.

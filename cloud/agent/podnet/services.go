@@ -12,18 +12,44 @@ import (
 	"github.com/cloudbox/cloudbox/net/proxy"
 )
 
-// RunServices keeps this node's Service rules (cluster IPs and node ports) in step
-// with the Services and Endpoints in the API until ctx ends — every change triggers
-// one full sync, and changes that arrive during a sync are folded into the next — and,
-// once the pod network is up, answers cluster DNS on the bridge address.
-func RunServices(ctx context.Context, cl *client.Client, network *Network, log *zap.Logger) {
+// LabelIsolation on a namespace, "true", isolates its pods: they accept new
+// connections only from pods of the same namespace (and from the node itself).
+// "false" opts a namespace out when ServicesConfig.IsolateNamespaces makes
+// isolation the default.
+const LabelIsolation = "cloudbox.io/network-isolation"
+
+// ServicesConfig configures RunServices.
+type ServicesConfig struct {
+	Client  *client.Client
+	Network *Network
+	// NodeName is this node: only its pods' hostPorts are programmed here.
+	NodeName string
+	// IsolateNamespaces isolates every namespace but kube-system unless it is
+	// labelled LabelIsolation=false.
+	IsolateNamespaces bool
+	// Logger may be nil.
+	Logger *zap.Logger
+}
+
+// RunServices keeps this node's Service rules (cluster IPs and node ports), its
+// pods' hostPorts and namespace isolation in step with the API until ctx ends —
+// every change triggers one full sync, and changes that arrive during a sync are
+// folded into the next — and, once the pod network is up, answers cluster DNS on
+// the bridge address.
+func RunServices(ctx context.Context, cfg ServicesConfig) {
+	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	svcKind, _ := api.LookupKind("services")
-	epKind, _ := api.LookupKind("endpoints")
-	services := client.NewInformer(cl, svcKind, "", client.ListOptions{}, log)
-	endpoints := client.NewInformer(cl, epKind, "", client.ListOptions{}, log)
+	cl, network := cfg.Client, cfg.Network
+	kind := func(r string) *api.KindInfo { k, _ := api.LookupKind(r); return k }
+	services := client.NewInformer(cl, kind("services"), "", client.ListOptions{}, log)
+	endpoints := client.NewInformer(cl, kind("endpoints"), "", client.ListOptions{}, log)
+	// Every pod, not only this node's: an isolated namespace lets in its pods
+	// from any node.
+	pods := client.NewInformer(cl, kind("pods"), "", client.ListOptions{}, log)
+	namespaces := client.NewInformer(cl, kind("namespaces"), "", client.ListOptions{}, log)
+	informers := []*client.Informer{services, endpoints, pods, namespaces}
 	changed := make(chan struct{}, 1)
 	poke := func(api.Object) {
 		select {
@@ -31,11 +57,11 @@ func RunServices(ctx context.Context, cl *client.Client, network *Network, log *
 		default:
 		}
 	}
-	for _, inf := range []*client.Informer{services, endpoints} {
+	for _, inf := range informers {
 		inf.AddHandler(client.Handler{OnAdd: poke, OnUpdate: func(_, o api.Object) { poke(o) }, OnDelete: poke})
 		go inf.Run(ctx)
 	}
-	for _, inf := range []*client.Informer{services, endpoints} {
+	for _, inf := range informers {
 		select {
 		case <-inf.Synced():
 		case <-ctx.Done():
@@ -45,17 +71,106 @@ func RunServices(ctx context.Context, cl *client.Client, network *Network, log *
 	go serveDNS(ctx, network, informerResolver{services, endpoints}, log)
 	p := &proxy.Proxier{}
 	poke(nil)
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		}
-		if err := p.Sync(desiredServices(services, endpoints), nil); err != nil {
+		st := proxy.State{
+			Services:  desiredServices(services, endpoints),
+			HostPorts: desiredHostPorts(pods, network, cfg.NodeName),
+			Isolated:  desiredIsolation(pods, namespaces, network, cfg.NodeName, cfg.IsolateNamespaces),
+		}
+		if _, err := p.SyncState(st); err != nil {
 			log.Warn("syncing service rules failed; retrying on the next change", zap.Error(err))
 			p.Invalidate()
+		} else if first {
+			// Tests wait for this line: from here the rules are the agent's.
+			log.Info("service rules synced", zap.Int("services", len(st.Services)), zap.Int("hostPorts", len(st.HostPorts)))
+			first = false
 		}
 	}
+}
+
+// podAddr is the pod's address: the node's own record for its pods (known as
+// soon as the sandbox is attached), else status.podIP. Nil for pods on the
+// host's network and for pods that have ended.
+func podAddr(p *api.Pod, network *Network, nodeName string) net.IP {
+	if p.Spec.HostNetwork || p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+		return nil
+	}
+	if p.Spec.NodeName == nodeName && network != nil {
+		if ip := network.PodIP(p.UID); ip != "" {
+			return net.ParseIP(ip)
+		}
+	}
+	return net.ParseIP(p.Status.PodIP)
+}
+
+// desiredHostPorts lists the hostPorts of this node's pods.
+func desiredHostPorts(pods *client.Informer, network *Network, nodeName string) []proxy.HostPort {
+	var out []proxy.HostPort
+	for _, o := range pods.List() {
+		p := o.(*api.Pod)
+		if p.Spec.NodeName != nodeName {
+			continue
+		}
+		ip := podAddr(p, network, nodeName)
+		if ip == nil {
+			continue
+		}
+		for _, c := range p.Spec.Containers {
+			for _, cp := range c.Ports {
+				if cp.HostPort <= 0 {
+					continue
+				}
+				out = append(out, proxy.HostPort{Protocol: proxy.Protocol(cp.Protocol), HostIP: net.ParseIP(cp.HostIP),
+					HostPort: int(cp.HostPort), PodIP: ip, PodPort: int(cp.ContainerPort)})
+			}
+		}
+	}
+	return out
+}
+
+// isolated reports whether ns's pods are isolated.
+func isolated(ns *api.Namespace, byDefault bool) bool {
+	switch ns.Labels[LabelIsolation] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return byDefault && ns.Name != "kube-system"
+}
+
+// desiredIsolation lists the isolated namespaces with their pods' addresses.
+func desiredIsolation(pods, namespaces *client.Informer, network *Network, nodeName string, byDefault bool) []proxy.IsolatedNamespace {
+	iso := map[string]*proxy.IsolatedNamespace{}
+	for _, o := range namespaces.List() {
+		if ns := o.(*api.Namespace); isolated(ns, byDefault) {
+			iso[ns.Name] = &proxy.IsolatedNamespace{Name: ns.Name}
+		}
+	}
+	if len(iso) == 0 {
+		return nil
+	}
+	for _, o := range pods.List() {
+		p := o.(*api.Pod)
+		n := iso[p.Namespace]
+		if n == nil {
+			continue
+		}
+		if ip := podAddr(p, network, nodeName); ip != nil {
+			n.PodIPs = append(n.PodIPs, ip)
+		}
+	}
+	out := make([]proxy.IsolatedNamespace, 0, len(iso))
+	for _, n := range iso {
+		out = append(out, *n)
+	}
+	return out
 }
 
 // desiredServices turns the cached Services and Endpoints into the proxy's input.
