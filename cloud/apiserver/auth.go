@@ -129,6 +129,8 @@ func (u *User) allowed(verb, resource, sub string) bool {
 	switch resource {
 	case "nodes", "pods", "events", "persistentvolumeclaims": // agents bind claims to their node
 		return true
+	case "instances", "volumes": // a node reports its VMs and where their volumes live
+		return sub == "status"
 	}
 	return false
 }
