@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +59,15 @@ spec:
 // use it are the only ones that touch the host's iptables.
 func bridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, *client.Client) {
 	t.Helper()
+	c, cl, _ := restartableBridgeCluster(t, clusterCIDR, tags...)
+	return c, cl
+}
+
+// restartableBridgeCluster is bridgeCluster that also returns restart, which kills
+// the server with SIGKILL, starts it again on the same data dir and returns a
+// client once it is ready.
+func restartableBridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, *client.Client, func() *client.Client) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -73,7 +84,8 @@ func bridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, 
 	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	bridgeName := testenv.Unique("cbxb")
 	cgroup := testenv.CgroupParent(t)
-	sp := startServerProcess(t, dir, cgroup, "--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", clusterCIDR)
+	args := []string{"--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", clusterCIDR}
+	sp := startServerProcess(t, dir, cgroup, args...)
 	cl := waitReady(t, sp, dir)
 	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
 	t.Cleanup(func() {
@@ -92,7 +104,13 @@ func bridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, 
 	for _, tag := range tags {
 		c.must("image", "import", filepath.Join(images, tag+".tar"))
 	}
-	return c, cl
+	restart := func() *client.Client {
+		t.Helper()
+		sp.kill()
+		sp = startServerProcess(t, dir, cgroup, args...)
+		return waitReady(t, sp, dir)
+	}
+	return c, cl, restart
 }
 
 // TestPodsReachEachOtherByIP: two pods talk by IP, through a Service's cluster IP, and
@@ -285,4 +303,210 @@ func TestHostPortAndHairpin(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// cloudboxRules is iptables-save's CLOUDBOX lines without counters: what a restart
+// must leave identical.
+func cloudboxRules(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters := regexp.MustCompile(`\[\d+:\d+\]`)
+	var b strings.Builder
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "CLOUDBOX") {
+			b.WriteString(counters.ReplaceAllString(l, "") + "\n")
+		}
+	}
+	return b.String()
+}
+
+// waitLogged waits until the server log in dir holds line n times.
+func waitLogged(t *testing.T, dir, line string, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%q logged %d times", line, n), func() error {
+		b, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+		if got := strings.Count(string(b), line); got < n {
+			return fmt.Errorf("logged %d times", got)
+		}
+		return nil
+	})
+}
+
+// podIPs lists every pod's address by name, failing on two pods with one address.
+func podIPs(t *testing.T, c *cluster) (ips map[string]string, uids map[string]string) {
+	t.Helper()
+	var list struct{ Items []api.Pod }
+	if err := json.Unmarshal([]byte(c.must("get", "pods", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	ips, uids = map[string]string{}, map[string]string{}
+	owner := map[string]string{}
+	for _, p := range list.Items {
+		uids[p.UID] = p.Name
+		if p.Status.PodIP == "" {
+			continue
+		}
+		if o, dup := owner[p.Status.PodIP]; dup {
+			t.Errorf("pods %s and %s share %s", o, p.Name, p.Status.PodIP)
+		}
+		owner[p.Status.PodIP] = p.Name
+		ips[p.Name] = p.Status.PodIP
+	}
+	return ips, uids
+}
+
+func churnPod(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+`, name)
+}
+
+// TestNetworkSurvivesServerRestart: a restart of the server leaves the CLOUDBOX
+// rules identical and pods' addresses unchanged; a kill -9 in the middle of pod
+// churn leaks and doubles no address.
+func TestNetworkSurvivesServerRestart(t *testing.T) {
+	c, cl, restart := restartableBridgeCluster(t, "10.253.0.0/16", "1.36")
+	c.must("apply", "-f", writeFile(t, "pods.yaml", twoPods))
+	for _, name := range []string{"server", "client"} {
+		waitPodCond(t, cl, name, "Running with an address", func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" })
+	}
+	var svc api.Service
+	if err := json.Unmarshal([]byte(c.must("get", "svc", "web", "-o", "json")), &svc); err != nil {
+		t.Fatal(err)
+	}
+	// Steady: the Service answers, so its endpoint is programmed.
+	eventually(t, "client -> service", func() error {
+		_, err := podGet(c, "default", "client", "http://"+svc.Spec.ClusterIP+"/")
+		return err
+	})
+
+	t.Run("RulesIdentical", func(t *testing.T) {
+		before := cloudboxRules(t)
+		ipsBefore, _ := podIPs(t, c)
+		cl = restart()
+		waitLogged(t, c.dir, "service rules synced", 2)
+		waitLogged(t, c.dir, "pod network ready", 2)
+		for name, ip := range ipsBefore {
+			waitPodCond(t, cl, name, "Running with "+ip, func(p *api.Pod) bool { return running(p) && p.Status.PodIP == ip })
+		}
+		if _, err := podGet(c, "default", "client", "http://"+svc.Spec.ClusterIP+"/"); err != nil {
+			t.Errorf("client -> service after restart: %v", err)
+		}
+		if after := cloudboxRules(t); after != before {
+			t.Errorf("rules changed across a restart:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+
+	t.Run("KillDuringChurn", func(t *testing.T) {
+		var created atomic.Int64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("churn-%d", i)
+				// The server is down for a while: retry until it answers.
+				for {
+					if _, _, err := c.run("", "apply", "-f", writeFile(t, name+".yaml", churnPod(name))); err == nil {
+						break
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+				created.Add(1)
+				if i >= 2 {
+					_, _, _ = c.run("", "delete", "pod", fmt.Sprintf("churn-%d", i-2))
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+		eventually(t, "churn under way", func() error {
+			if created.Load() < 6 {
+				return errors.New("fewer than 6 pods created")
+			}
+			return nil
+		})
+		beforeKill, _ := podIPs(t, c)
+		cl = restart()
+		n := created.Load()
+		eventually(t, "churn after the restart", func() error {
+			if created.Load() < n+6 {
+				return errors.New("fewer than 6 pods created since the restart")
+			}
+			return nil
+		})
+		close(stop)
+		<-done
+
+		// Every pod left settles with an address; those that had one kept it.
+		ips, _ := podIPs(t, c)
+		for name := range ips {
+			if !strings.HasPrefix(name, "churn-") {
+				continue
+			}
+			waitPodCond(t, cl, name, "Running with an address", func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" })
+		}
+		ips, uids := podIPs(t, c)
+		for name, ip := range beforeKill {
+			if now, ok := ips[name]; ok && now != ip {
+				t.Errorf("pod %s had %s before the kill, %s after", name, ip, now)
+			}
+		}
+		for name := range ips {
+			if strings.HasPrefix(name, "churn-") {
+				c.must("delete", "pod", name)
+			}
+		}
+		eventually(t, "churn pods gone", func() error {
+			ips, _ := podIPs(t, c)
+			for name := range ips {
+				if strings.HasPrefix(name, "churn-") {
+					return fmt.Errorf("%s still there", name)
+				}
+			}
+			return nil
+		})
+		// The pool holds exactly the pods that exist, at the addresses the API shows.
+		ips, uids = podIPs(t, c)
+		eventually(t, "pool matches the pods", func() error {
+			b, err := os.ReadFile(filepath.Join(c.dir, "agent", "ipam.json"))
+			if err != nil {
+				return err
+			}
+			var pool struct{ Owners map[string]string }
+			if err := json.Unmarshal(b, &pool); err != nil {
+				return err
+			}
+			for uid, ip := range pool.Owners {
+				name, ok := uids[uid]
+				if !ok {
+					return fmt.Errorf("pool holds %s for pod %s, which no longer exists", ip, uid)
+				}
+				if ips[name] != ip {
+					return fmt.Errorf("pool holds %s for %s, the API %q", ip, name, ips[name])
+				}
+			}
+			if len(pool.Owners) != len(ips) {
+				return fmt.Errorf("pool holds %d addresses for %d pods with one", len(pool.Owners), len(ips))
+			}
+			return nil
+		})
+	})
+	c.must("delete", "pod", "server", "client")
+	c.must("delete", "svc", "web")
 }

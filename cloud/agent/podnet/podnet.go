@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -54,6 +55,11 @@ type Network struct {
 	// Reconcile must not give them their address back.
 	tornDown   map[string]bool
 	reconciled bool
+	// saved are the addresses the pool's file held when the agent started: until
+	// Start opens the pool (the node's subnet comes from the master), PodIP
+	// answers from them, so a restarted agent does not report its running pods
+	// without their address.
+	saved map[string]string
 }
 
 // New returns a network that is not started yet.
@@ -64,8 +70,20 @@ func New(cfg Config) *Network {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Network{cfg: cfg, ready: make(chan struct{})}
+	n := &Network{cfg: cfg, ready: make(chan struct{})}
+	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, poolFile)); err == nil {
+		var f struct {
+			Owners map[string]string `json:"owners"`
+		}
+		if json.Unmarshal(b, &f) == nil {
+			n.saved = f.Owners
+		}
+	}
+	return n
 }
+
+// poolFile in the state dir is the node's address pool.
+const poolFile = "ipam.json"
 
 // Start sets the node up for podCIDR: bridge, forwarding, firewall chains, pool.
 func (n *Network) Start(podCIDR string) error {
@@ -83,7 +101,7 @@ func (n *Network) Start(podCIDR string) error {
 	if err := firewall.Ensure(firewall.Config{ClusterCIDR: n.cfg.ClusterCIDR, Bridge: n.cfg.Bridge}); err != nil {
 		return err
 	}
-	pool, err := ipam.OpenPool(filepath.Join(n.cfg.StateDir, "ipam.json"), podCIDR)
+	pool, err := ipam.OpenPool(filepath.Join(n.cfg.StateDir, poolFile), podCIDR)
 	if err != nil {
 		return err
 	}
@@ -94,6 +112,7 @@ func (n *Network) Start(podCIDR string) error {
 	}
 	n.mu.Lock()
 	n.bridge, n.pool = bc, pool
+	n.saved = nil
 	released := n.released
 	n.released = nil
 	var errs []error
@@ -144,6 +163,7 @@ func (n *Network) Teardown(ctx context.Context, podUID string) error {
 	pool := n.pool
 	if pool == nil {
 		n.released = append(n.released, podUID)
+		delete(n.saved, podUID)
 	}
 	if !n.reconciled {
 		if n.tornDown == nil {
@@ -225,7 +245,9 @@ func (n *Network) PodIP(podUID string) string {
 	select {
 	case <-n.ready:
 	default:
-		return ""
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.saved[podUID]
 	}
 	n.mu.Lock()
 	pool := n.pool
