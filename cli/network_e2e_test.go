@@ -68,6 +68,12 @@ func bridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, 
 // client once it is ready.
 func restartableBridgeCluster(t *testing.T, clusterCIDR string, tags ...string) (*cluster, *client.Client, func() *client.Client) {
 	t.Helper()
+	return bridgeClusterWith(t, clusterCIDR, nil, tags...)
+}
+
+// bridgeClusterWith is restartableBridgeCluster with more server flags.
+func bridgeClusterWith(t *testing.T, clusterCIDR string, serverArgs []string, tags ...string) (*cluster, *client.Client, func() *client.Client) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -84,7 +90,7 @@ func restartableBridgeCluster(t *testing.T, clusterCIDR string, tags ...string) 
 	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	bridgeName := testenv.Unique("cbxb")
 	cgroup := testenv.CgroupParent(t)
-	args := []string{"--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", clusterCIDR}
+	args := append([]string{"--pod-network", "bridge", "--bridge", bridgeName, "--cluster-cidr", clusterCIDR}, serverArgs...)
 	sp := startServerProcess(t, dir, cgroup, args...)
 	cl := waitReady(t, sp, dir)
 	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
@@ -509,4 +515,83 @@ func TestNetworkSurvivesServerRestart(t *testing.T) {
 	})
 	c.must("delete", "pod", "server", "client")
 	c.must("delete", "svc", "web")
+}
+
+const isolationManifest = `apiVersion: v1
+kind: Namespace
+metadata: {name: iso, labels: {cloudbox.io/network-isolation: "true"}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: iso}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox:1.36
+    command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: iso}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: other}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+`
+
+// TestNamespaceIsolation: pods of a namespace labelled for isolation accept
+// traffic from their own namespace and from the node, not from other namespaces,
+// until the label goes.
+func TestNamespaceIsolation(t *testing.T) {
+	c, cl := bridgeCluster(t, "10.254.0.0/16", "1.36")
+	c.must("apply", "-f", writeFile(t, "iso.yaml", isolationManifest))
+	hasIP := func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" }
+	server := waitPodIn(t, cl, "iso", "server", "Running with an address", hasIP)
+	waitPodIn(t, cl, "iso", "client", "Running with an address", hasIP)
+	waitPodIn(t, cl, "other", "client", "Running with an address", hasIP)
+	url := "http://" + server.Status.PodIP + ":8080/"
+
+	eventually(t, "other/client refused by iso/server", func() error {
+		if _, err := podGet(c, "other", "client", url); err == nil {
+			return errors.New("answered")
+		}
+		return nil
+	})
+	if out, err := podGet(c, "iso", "client", url); err != nil || out != "hello from cloudbox" {
+		t.Errorf("iso/client -> iso/server: %q %v", out, err)
+	}
+	// The node itself (probes) gets in.
+	hc := &http.Client{Timeout: 3 * time.Second}
+	if resp, err := hc.Get(url); err != nil {
+		t.Errorf("node -> iso/server: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+
+	nsKind, _ := api.LookupKind("namespaces")
+	if _, err := cl.Modify(context.Background(), nsKind, "", "iso", func(o api.Object) error {
+		delete(o.(*api.Namespace).Labels, "cloudbox.io/network-isolation")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "other/client -> iso/server once the label is gone", func() error {
+		_, err := podGet(c, "other", "client", url)
+		return err
+	})
+	c.must("delete", "pod", "-n", "iso", "server", "client")
+	c.must("delete", "pod", "-n", "other", "client")
 }

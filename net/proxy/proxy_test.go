@@ -343,3 +343,57 @@ func diff(a, b string) string {
 	}
 	return out.String()
 }
+
+func TestIsolation(t *testing.T) {
+	requireNetNS(t)
+	c := newCluster(t, 3)
+	// The firewall's CLOUDBOX-FORWARD jumps here in production.
+	for _, args := range [][]string{{"-N", chainIsolation}, {"-N", "TEST-FORWARD"}, {"-A", "FORWARD", "-j", "TEST-FORWARD"}, {"-A", "TEST-FORWARD", "-j", chainIsolation}} {
+		run(t, "ip", append([]string{"netns", "exec", c.node, "iptables"}, args...)...)
+	}
+	ip := func(p *pod) net.IP { return net.ParseIP(p.ip) }
+	isolated := State{Isolated: []IsolatedNamespace{{Name: "a", PodIPs: []net.IP{ip(c.pods[0]), ip(c.pods[1])}}}}
+	p := &Proxier{}
+	inNS(t, c.node, func() {
+		if _, err := p.SyncState(isolated); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got, err := ask(t, c.pods[1].ns, c.pods[0].ip+":8080", 2); err != nil || got["pod1"] != 2 {
+		t.Errorf("same namespace: %v %v", got, err)
+	}
+	if got, err := ask(t, c.pods[2].ns, c.pods[0].ip+":8080", 1); err == nil {
+		t.Errorf("another namespace got in: %v\n%s", got, saveCloudbox(t, c.node))
+	}
+	// pod1 opens connections out; the replies come back in.
+	if got, err := ask(t, c.pods[0].ns, c.pods[2].ip+":8080", 1); err != nil || got["pod3"] != 1 {
+		t.Errorf("isolated pod -> other namespace: %v %v", got, err)
+	}
+	// A new Proxier (a restart) writes the same rules.
+	before := saveCloudbox(t, c.node)
+	inNS(t, c.node, func() {
+		if _, err := (&Proxier{}).SyncState(isolated); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if after := saveCloudbox(t, c.node); after != before {
+		t.Errorf("resync after restart changed rules:\n%s", diff(before, after))
+	}
+	// Isolation lifted: the namespace's chain goes, pod3 gets in.
+	inNS(t, c.node, func() {
+		if _, err := p.SyncState(State{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if s := saveCloudbox(t, c.node); strings.Contains(s, prefixIso) {
+		t.Errorf("isolation chain left:\n%s", s)
+	}
+	if got, err := ask(t, c.pods[2].ns, c.pods[0].ip+":8080", 1); err != nil || got["pod1"] != 1 {
+		t.Errorf("after lifting isolation: %v %v", got, err)
+	}
+	inNS(t, c.node, func() {
+		if err := p.Cleanup(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
