@@ -89,6 +89,16 @@ func describe(w io.Writer, o api.Object) {
 		describeDeployment(w, v)
 	case *api.Service:
 		describeService(w, v)
+	case *api.Instance:
+		describeInstance(w, v)
+	case *api.Flavor:
+		describeFlavor(w, v)
+	case *api.Image:
+		describeImage(w, v)
+	case *api.VMVolume:
+		describeVMVolume(w, v)
+	case *api.KeyPair:
+		describeKeyPair(w, v)
 	default:
 		b, _ := yaml.Marshal(o)
 		fmt.Fprintf(w, "Object:\n%s", indent(string(b), "  "))

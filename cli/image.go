@@ -24,20 +24,43 @@ func imageCommand() *cli.Command {
 	nodeFlag := &cli.StringFlag{Name: "node", Usage: "the node whose images to act on (default: the only node)"}
 	return &cli.Command{
 		Name:  "image",
-		Usage: "manage the container images of a node",
-		Description: `Each node keeps its own images (pods pull what they need on their own).
+		Usage: "manage container images (of a node) and VM images (of the cluster)",
+		Description: `Each node keeps its own container images (pods pull what they need on their
+own). VM images are the cluster's: the API server keeps them, nodes fetch them
+when a VM boots from one.
 
    cloudbox image pull busybox:1.36
    cloudbox image import busybox.tar          # a 'docker save' or OCI-layout tarball
-   cloudbox image ls
+   cloudbox image import debian-12.qcow2 --name debian-12           # a VM disk image
+   cloudbox image import --kernel vmlinuz --initrd initrd.img \
+       --cmdline "console=ttyS0" --name tiny-kernel                 # a VM kernel image
+   cloudbox image ls                          # both kinds, with a TYPE column
    cloudbox image rm busybox:1.36
+   cloudbox image rm debian-12                # a VM image is removed by its name
    cloudbox image prune                       # remove layers no image uses`,
 		Subcommands: []*cli.Command{
 			{Name: "pull", Usage: "pull an image from its registry", ArgsUsage: "REF", Flags: []cli.Flag{nodeFlag}, Action: imagePull},
-			{Name: "import", Usage: "import a 'docker save' or OCI-layout tarball", ArgsUsage: "FILE|-", Flags: []cli.Flag{nodeFlag}, Action: imageImport},
+			{Name: "import", Usage: "import a container image tarball, or a VM disk or kernel image",
+				ArgsUsage: "FILE|- | FILE --name NAME | --kernel FILE [--initrd FILE] [--cmdline STR] --name NAME",
+				Description: `Without --name, FILE is a container image: a 'docker save' or OCI-layout
+tarball, imported into the node's store. With --name, FILE is a VM disk image
+(qcow2 or raw; the format is read from the content, never from the name); with
+--kernel, the VM image is a kernel, an optional initrd and a command line. The
+file is sniffed too: a tar archive is a container image, a disk is not.
+
+A VM image is streamed to the API server, which checks it and keeps it; a
+progress bar is drawn on standard error when it is a terminal.
+
+   cloudbox image import busybox.tar
+   cloudbox image import debian-12.qcow2 --name debian-12
+   cloudbox image import --kernel vmlinuz --initrd initrd.img --cmdline "console=ttyS0 quiet" --name tiny`,
+				Flags: append([]cli.Flag{nodeFlag}, vmImageFlags()...), Action: imageImport},
 			{Name: "ls", Aliases: []string{"list"}, Usage: "list images", Flags: []cli.Flag{nodeFlag,
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "json or yaml"}}, Action: imageList},
-			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove an image", ArgsUsage: "REF", Flags: []cli.Flag{nodeFlag}, Action: imageRemove},
+			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove an image", ArgsUsage: "REF|VM-IMAGE-NAME",
+				Description: `A bare name that is a VM image's (no ':', '/' or '@') removes that VM image and its
+files; anything else is a container image reference on the node.`,
+				Flags: []cli.Flag{nodeFlag}, Action: imageRemove},
 			{Name: "prune", Usage: "remove layers no image uses", Flags: []cli.Flag{nodeFlag}, Action: imagePrune},
 		},
 	}
@@ -83,7 +106,10 @@ func imageRequest(c *cli.Context, method string, q url.Values, body io.Reader) (
 }
 
 type imageRecord struct {
-	Ref    string    `json:"ref"`
+	Ref string `json:"ref"`
+	// Type is container, vm-disk or vm-kernel; Format a VM image's (qcow2, raw, kernel+initrd).
+	Type   string    `json:"type,omitempty"`
+	Format string    `json:"format,omitempty"`
 	ID     string    `json:"id"`
 	Size   int64     `json:"size"`
 	Stored time.Time `json:"stored"`
@@ -135,6 +161,11 @@ func imagePull(c *cli.Context) error {
 }
 
 func imageImport(c *cli.Context) error {
+	if vm, err := isVMImport(c); err != nil {
+		return err
+	} else if vm {
+		return vmImageImport(c)
+	}
 	if c.Args().Len() != 1 {
 		return fmt.Errorf("usage: cloudbox image import FILE|-")
 	}
@@ -170,14 +201,34 @@ func imageImport(c *cli.Context) error {
 }
 
 func imageList(c *cli.Context) error {
-	rc, err := imageRequest(c, http.MethodGet, nil, nil)
+	cl, err := newClient(c)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	var imgs []imageRecord
-	if err := json.NewDecoder(rc).Decode(&imgs); err != nil {
+	imgs, err := vmImageRecords(c, cl)
+	if err != nil {
 		return err
+	}
+	// Container images are the node's; with no node yet the VM images still show.
+	if node, err := imageNode(c, cl); err != nil {
+		if c.IsSet("node") || len(imgs) == 0 {
+			return err
+		}
+		fmt.Fprintf(c.App.ErrWriter, "container images not listed: %v\n", err)
+	} else {
+		rc, err := cl.Stream(c.Context, http.MethodGet, imagesPath(node), nil, nil)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		var ctrs []imageRecord
+		if err := json.NewDecoder(rc).Decode(&ctrs); err != nil {
+			return err
+		}
+		for i := range ctrs {
+			ctrs[i].Type = "container"
+		}
+		imgs = append(ctrs, imgs...)
 	}
 	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Ref < imgs[j].Ref })
 	if o := c.String("output"); o == "json" || o == "yaml" {
@@ -186,9 +237,13 @@ func imageList(c *cli.Context) error {
 		return fmt.Errorf("--output %q: use json or yaml", o)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tID\tSIZE\tSTORED")
+	fmt.Fprintln(tw, "IMAGE\tTYPE\tID\tSIZE\tSTORED")
 	for _, img := range imgs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", img.Ref, shortID(img.ID), humanBytes(img.Size), shortDuration(time.Since(img.Stored))+" ago")
+		typ := img.Type
+		if img.Format != "" {
+			typ += " (" + img.Format + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Ref, typ, shortID(img.ID), humanBytes(img.Size), shortDuration(time.Since(img.Stored))+" ago")
 	}
 	return tw.Flush()
 }
@@ -196,6 +251,13 @@ func imageList(c *cli.Context) error {
 func imageRemove(c *cli.Context) error {
 	if c.Args().Len() != 1 {
 		return fmt.Errorf("usage: cloudbox image rm REF")
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	if done, err := removeVMImage(c, cl, c.Args().First()); done || err != nil {
+		return err
 	}
 	rc, err := imageRequest(c, http.MethodDelete, url.Values{"ref": {c.Args().First()}}, nil)
 	if err != nil {

@@ -41,21 +41,27 @@ workers behind NAT too.
 				return err
 			}
 			opts := client.LogOptions{Container: c.String("container"), Follow: c.Bool("follow"), Previous: c.Bool("previous")}
-			if t := c.Int("tail"); t >= 0 {
-				opts.TailLines = &t
-			}
-			rc, err := cl.Logs(c.Context, c.String("namespace"), c.Args().First(), opts)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			_, err = io.Copy(c.App.Writer, rc)
-			if c.Context.Err() != nil {
-				return nil
-			}
-			return err
+			return copyLogs(c, cl, c.String("namespace"), c.Args().First(), opts)
 		},
 	}
+}
+
+// copyLogs prints a container's log, from --tail lines before the end if the
+// command has that flag, until it ends (or, with Follow, until interrupted).
+func copyLogs(c *cli.Context, cl *client.Client, namespace, pod string, opts client.LogOptions) error {
+	if t := c.Int("tail"); t >= 0 && c.IsSet("tail") {
+		opts.TailLines = &t
+	}
+	rc, err := cl.Logs(c.Context, namespace, pod, opts)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(c.App.Writer, rc)
+	if c.Context.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func execCommand() *cli.Command {
@@ -100,22 +106,11 @@ func runExec(c *cli.Context) error {
 		opts.Stdin = c.App.Reader
 	}
 	if opts.TTY {
-		f, ok := c.App.Reader.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
+		restore, err := rawTerminal(c, &opts)
+		if err != nil {
 			return errors.New("-t needs standard input to be a terminal")
 		}
-		state, err := term.MakeRaw(int(f.Fd()))
-		if err != nil {
-			return err
-		}
-		defer term.Restore(int(f.Fd()), state)
-		resize := make(chan [2]uint16, 1)
-		if w, h, err := term.GetSize(int(f.Fd())); err == nil {
-			resize <- [2]uint16{uint16(w), uint16(h)}
-		}
-		opts.Resize = resize
-		stopWinch := watchResize(int(f.Fd()), resize)
-		defer stopWinch()
+		defer restore()
 	}
 	code, err := cl.Exec(c.Context, c.String("namespace"), pod, opts)
 	if err != nil {
@@ -125,6 +120,30 @@ func runExec(c *cli.Context) error {
 		return cli.Exit("", code)
 	}
 	return nil
+}
+
+// rawTerminal puts standard input in raw mode for an exec with a TTY and sends the
+// terminal's size (now and on every SIGWINCH) through opts.Resize. It fails when
+// standard input is not a terminal; restore undoes it all.
+func rawTerminal(c *cli.Context, opts *client.ExecOptions) (restore func(), err error) {
+	f, ok := c.App.Reader.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, errors.New("standard input is not a terminal")
+	}
+	state, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	resize := make(chan [2]uint16, 1)
+	if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+		resize <- [2]uint16{uint16(w), uint16(h)}
+	}
+	opts.Resize = resize
+	stopWinch := watchResize(int(f.Fd()), resize)
+	return func() {
+		stopWinch()
+		_ = term.Restore(int(f.Fd()), state)
+	}, nil
 }
 
 func runCommand() *cli.Command {
