@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,6 +33,28 @@ installed). Needs root.`,
 					}
 					return bench.Pods(c.Context, bench.PodsConfig{Binary: exe, Pods: c.Int("pods"), Burst: c.Int("burst"),
 						Peers: c.Int("peer-runs"), Out: c.App.Writer})
+				},
+			},
+			{
+				Name:  "network",
+				Usage: "requests/s through a Service VIP vs the pod IP, sync of 1,000 Services, pod start with vs without the bridge network",
+				Description: `Requests/s and Service sync run in network namespaces of their own (a bridge, a
+server and a client pod, the node's proxy rules); sync is printed beside one
+iptables command per rule. Pod create -> Running is timed on a server with the
+bridge network and then on one with --pod-network none. Needs root and iptables.`,
+				Flags: []cli.Flag{
+					&cli.DurationFlag{Name: "duration", Value: 3 * time.Second, Usage: "length of each request phase"},
+					&cli.IntFlag{Name: "clients", Value: 4, Usage: "concurrent HTTP clients"},
+					&cli.IntFlag{Name: "services", Value: 1000, Usage: "Services in the sync phase"},
+					&cli.IntFlag{Name: "pods", Value: 20, Usage: "pods started per network mode"},
+				},
+				Action: func(c *cli.Context) error {
+					exe, err := os.Executable()
+					if err != nil {
+						return err
+					}
+					return bench.Network(c.Context, bench.NetworkConfig{Binary: exe, Duration: c.Duration("duration"),
+						Clients: c.Int("clients"), Services: c.Int("services"), Pods: c.Int("pods"), Out: c.App.Writer})
 				},
 			},
 			{

@@ -10,3 +10,4 @@ apt_install runc podman
 build
 bin/cloudbox bench controlplane
 bin/cloudbox bench pods
+bin/cloudbox bench network
