@@ -96,7 +96,8 @@ func (v *VM) DetachDisk(ctx context.Context, id string) error {
 	defer unsub()
 	devGone := false
 	if _, err := v.run(ctx, "device_del", map[string]any{"id": dev}); err != nil {
-		if !strings.Contains(err.Error(), "not found") {
+		var qe *QMPError
+		if !errors.As(err, &qe) || qe.Class != "DeviceNotFound" {
 			return fmt.Errorf("disk %s: %w", id, err)
 		}
 		// Already unplugged (say, before an agent restart): only the node may remain.

@@ -27,6 +27,18 @@ const (
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("invalid VM config")
 
+// isISO9660 reports whether the image at path has an ISO 9660 volume descriptor.
+func isISO9660(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, 5)
+	_, err = f.ReadAt(magic, 0x8001)
+	return err == nil && string(magic) == "CD001"
+}
+
 // Config describes one VM. The zero value is not usable: Name, Dir, VCPUs and MemoryMB
 // are required, and at least one of Disk or Kernel.
 type Config struct {
@@ -50,8 +62,8 @@ type Config struct {
 	// Kernel, Initrd and Cmdline boot a kernel directly, with or without Disk. Initrd and
 	// Cmdline need Kernel.
 	Kernel, Initrd, Cmdline string
-	// Seed is a cloud-init NoCloud seed image (ISO 9660 or FAT), attached read-only as an
-	// IDE cdrom, which both Linux's isofs and vfat read. Optional.
+	// Seed is a cloud-init NoCloud seed image, attached read-only: an ISO 9660 image as
+	// an IDE cdrom, anything else (a FAT image) as a virtio disk. Optional.
 	Seed string
 	// Net, if non-nil, connects the VM to an existing tap device. If nil, the VM gets
 	// QEMU's user-mode network with Forwards.
@@ -247,9 +259,15 @@ func (c Config) args() []string {
 			"-device", "virtio-blk-pci,id=boot,drive=boot,bootindex=1")
 	}
 	if c.Seed != "" {
+		// An ISO goes on a cdrom; a FAT image cannot (Linux does not mount vfat with
+		// 512-byte sectors from a 2048-byte-sector cdrom), so it becomes a disk.
+		dev := "virtio-blk-pci,id=seed,drive=seed"
+		if isISO9660(c.Seed) {
+			dev = "ide-cd,id=seed,drive=seed"
+		}
 		a = append(a,
 			"-blockdev", "driver=raw,node-name=seed,read-only=on,file.driver=file,file.read-only=on,file.filename="+optValue(c.Seed),
-			"-device", "ide-cd,id=seed,drive=seed")
+			"-device", dev)
 	}
 	// romfile= drops the iPXE option ROM: VMs boot from disk or kernel, never the network.
 	if c.Net != nil {
