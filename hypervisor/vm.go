@@ -1,8 +1,3 @@
-// Package hypervisor runs VMs as QEMU processes, one per VM, controlled over QMP. A VM
-// keeps running when the process that started it exits: QEMU daemonizes, and Attach
-// finds it again through the files in its runtime directory.
-//
-// Nothing else in cloudbox executes QEMU. The package knows nothing of cloud/.
 package hypervisor
 
 import (
@@ -224,6 +219,9 @@ func (v *VM) monitor(ctx context.Context) (*monitor, error) {
 	}
 	m, err := dialQMP(ctx, filepath.Join(v.dir, qmpSocket), v.onEvent)
 	if err != nil {
+		if !alive(v.pid) {
+			return nil, ErrNotRunning
+		}
 		return nil, err
 	}
 	v.mon = m
@@ -237,8 +235,9 @@ func (v *VM) run(ctx context.Context, command string, args any) (json.RawMessage
 		return nil, err
 	}
 	out, err := m.run(ctx, command, args)
-	if err != nil && v.exited() {
-		return nil, ErrNotRunning
+	// The connection ends as QEMU exits, a moment before the pidfd says so.
+	if err != nil && (v.exited() || !alive(v.pid)) {
+		return nil, fmt.Errorf("qmp %s: %w", command, ErrNotRunning)
 	}
 	return out, err
 }

@@ -224,6 +224,28 @@ func TestResetAndReboot(t *testing.T) {
 	if st, err := v.State(ctx); err != nil || st != StateRunning {
 		t.Errorf("State = %q, %v", st, err)
 	}
+
+	// A paused guest cannot act on ctrl-alt-delete: Reboot falls back to a hard reset.
+	if err := v.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reset, unsub := v.subscribe(eventNamed("RESET"))
+	defer unsub()
+	if err := v.Reboot(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-reset:
+		if e.Data["reason"] != "host-qmp-system-reset" {
+			t.Errorf("RESET event %v, want reason host-qmp-system-reset", e.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no RESET event after Reboot's fallback")
+	}
+	if err := v.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, v, bootMarker, 4)
 }
 
 // The agent restarts: it forgets the VM (Close) and finds it again from its directory.
