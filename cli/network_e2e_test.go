@@ -164,6 +164,11 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 	if out := c.must("exec", "client", "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, "search default.svc.cluster.local") {
 		t.Fatalf("the pod's resolv.conf:\n%s", out)
 	}
+	// The short name, through the search path, with the resolver wget uses (libc's:
+	// A and AAAA at once), not only busybox's nslookup.
+	if out, err := podGet(c, "default", "client", "http://web/"); err != nil || out != "hello from cloudbox" {
+		t.Fatalf("client -> http://web/: %q %v", out, err)
+	}
 	c.must("delete", "pod", "server", "client")
 	c.must("delete", "svc", "web")
 }

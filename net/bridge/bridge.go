@@ -89,6 +89,7 @@ func EnsureBridge(cfg Config) error {
 		}
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = name
+		attrs.HardwareAddr = BridgeMAC(gw.IP)
 		if cfg.MTU > 0 {
 			attrs.MTU = cfg.MTU
 		}
@@ -107,6 +108,15 @@ func EnsureBridge(cfg Config) error {
 			return fmt.Errorf("bridge %s: set mtu %d: %w", name, cfg.MTU, err)
 		}
 	}
+	// A bridge whose MAC was never set takes the lowest MAC of its ports, so it
+	// changes as pods come and go, and pods keep sending to the old one until
+	// their ARP entry for the gateway expires (about 30 s of lost DNS queries
+	// and egress). A MAC set once stays.
+	if mac := BridgeMAC(gw.IP); link.Attrs().HardwareAddr.String() != mac.String() {
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("bridge %s: set mac %s: %w", name, mac, err)
+		}
+	}
 	if err := ensureOnlyAddr(hostNL, link, gw); err != nil {
 		return fmt.Errorf("bridge %s: %w", name, err)
 	}
@@ -116,6 +126,14 @@ func EnsureBridge(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// BridgeMAC is the fixed MAC of the bridge whose gateway is gw: locally
+// administered (0a:58, as Kubernetes network plugins use) followed by the
+// address, so that it is unique per node subnet and the same after a restart.
+func BridgeMAC(gw net.IP) net.HardwareAddr {
+	v4 := gw.To4()
+	return net.HardwareAddr{0x0a, 0x58, v4[0], v4[1], v4[2], v4[3]}
 }
 
 // RemoveBridge deletes the bridge named name (DefaultBridge if empty). A

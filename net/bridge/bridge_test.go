@@ -398,3 +398,60 @@ func TestAttachRejectsBadInput(t *testing.T) {
 		t.Error("Attach without subnet accepted")
 	}
 }
+
+// The bridge keeps its MAC as ports come and go; a bridge left to choose would
+// take its lowest port's, and pods would send to a stale gateway MAC.
+func TestBridgeMACFixed(t *testing.T) {
+	f := newFixture(t)
+	want := BridgeMAC(net.ParseIP("10.244.3.1")).String()
+	mac := func() string {
+		var got string
+		mustInNetNS(t, f.host, func() error {
+			l, err := netlink.LinkByName(f.cfg.name())
+			if err != nil {
+				return err
+			}
+			got = l.Attrs().HardwareAddr.String()
+			return nil
+		})
+		return got
+	}
+	if got := mac(); got != want {
+		t.Fatalf("new bridge MAC = %s, want %s", got, want)
+	}
+	var veths []string
+	for i, ip := range []string{"10.244.3.2", "10.244.3.3", "10.244.3.4"} {
+		pod := newNS(t)
+		veths = append(veths, uniqueName(t, "cbx"))
+		f.attach(t, pod, ip, veths[i])
+		// A port with the lowest possible MAC: a bridge that follows its ports takes it.
+		mustInNetNS(t, f.host, func() error {
+			l, err := netlink.LinkByName(veths[i])
+			if err != nil {
+				return err
+			}
+			return netlink.LinkSetHardwareAddr(l, net.HardwareAddr{0x02, 0, 0, 0, 0, byte(i + 1)})
+		})
+		if got := mac(); got != want {
+			t.Fatalf("after port %d: bridge MAC = %s, want %s", i, got, want)
+		}
+	}
+	mustInNetNS(t, f.host, func() error { return Detach(veths[0]) })
+	if got := mac(); got != want {
+		t.Fatalf("after a port left: bridge MAC = %s, want %s", got, want)
+	}
+	// EnsureBridge puts a changed MAC back.
+	mustInNetNS(t, f.host, func() error {
+		l, err := netlink.LinkByName(f.cfg.name())
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetHardwareAddr(l, net.HardwareAddr{0x02, 0, 0, 0, 0, 9}); err != nil {
+			return err
+		}
+		return EnsureBridge(f.cfg)
+	})
+	if got := mac(); got != want {
+		t.Fatalf("after EnsureBridge: bridge MAC = %s, want %s", got, want)
+	}
+}
