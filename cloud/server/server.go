@@ -338,6 +338,12 @@ func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn 
 	goFn(func() { sched.Run(ctx) })
 	goFn(func() { lifecycle.Run(ctx) })
 	goFn(func() { nodeIPAM.Run(ctx) })
+	// Pods reach the API server through the default/kubernetes Service.
+	listenHost, _, _ := net.SplitHostPort(s.cfg.Listen)
+	_, apiPort, _ := net.SplitHostPort(s.url[len("https://"):])
+	port, _ := strconv.Atoi(apiPort)
+	kubeEndpoints := &controller.KubernetesEndpoints{Client: cl, Host: listenHost, Port: port, Logger: s.log.Named("kubernetes-endpoints")}
+	goFn(func() { kubeEndpoints.Run(ctx) })
 	controller.StartAll(ctx, cl, s.log, goFn)
 	return []*client.Informer{nodes, pods}, nil
 }
