@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -91,9 +92,14 @@ func dialQMP(ctx context.Context, path string, onEvent func(qmp.Event)) (*monito
 	dec := json.NewDecoder(conn)
 	fail := func(step string, err error) (*monitor, error) {
 		conn.Close()
-		if ctx.Err() != nil {
+		// The socket deadline is ctx's, and may fire a moment before ctx notices.
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
 			// QEMU holds a second client's connection without a greeting.
-			return nil, fmt.Errorf("qmp %s on %s (is another QMP client attached?): %w", step, path, ctx.Err())
+			return nil, fmt.Errorf("qmp %s on %s (is another QMP client attached?): %w", step, path, cause)
 		}
 		return nil, fmt.Errorf("qmp %s on %s: %w", step, path, err)
 	}
