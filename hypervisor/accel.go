@@ -89,6 +89,9 @@ func probeKVM(ctx context.Context, qemuBin, kernel string, timeout time.Duration
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", kernel, "-append", "console=ttyS0 panic=-1",
 		"-serial", "stdio")
+	// QEMU asserts and aborts on some broken KVMs: keep any core file out of the
+	// caller's directory.
+	cmd.Dir = os.TempDir()
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 4096}
 	cmd.WaitDelay = time.Second

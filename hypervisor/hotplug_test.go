@@ -50,6 +50,22 @@ func TestHotplugDisk(t *testing.T) {
 	if err := v.AttachDisk(ctx, "bad,id", blank, "qcow2"); err == nil {
 		t.Error("AttachDisk accepted id bad,id")
 	}
+	waitLog(t, v, "cloudbox-guest: disk added", 2)
+
+	// An agent restarted learns from QEMU what is plugged, and can unplug it.
+	v.Close()
+	v2, err := Attach(ctx, v.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v2.Close()
+	if ids, err := v2.Disks(ctx); err != nil || !slices.Equal(ids, []string{"vol1"}) {
+		t.Errorf("Disks after re-attach = %q, %v; want [vol1]", ids, err)
+	}
+	if err := v2.DetachDisk(ctx, "vol1"); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, v2, "cloudbox-guest: disk removed", 2)
 }
 
 // waitLogMatch waits for re in the console log and returns its first group.

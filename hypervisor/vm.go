@@ -106,6 +106,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		if pidErr == nil && isOurQEMU(pid, cfg.Dir) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+		removeRuntimeFiles(cfg.Dir)
 		msg, _ := os.ReadFile(errPath)
 		if runErr == nil {
 			runErr = pidErr
@@ -115,6 +116,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	v, err := attach(ctx, cfg.Dir, pid)
 	if err != nil {
 		syscall.Kill(pid, syscall.SIGKILL)
+		removeRuntimeFiles(cfg.Dir)
 		return nil, fmt.Errorf("vm %s: %w", cfg.Name, err)
 	}
 	return v, nil
@@ -196,8 +198,9 @@ func (v *VM) watch() {
 		reason = ExitUnknown
 	}
 	v.exitReason = reason
-	// QEMU removes its pidfile on a clean exit, but not after SIGKILL. Done first, so
-	// that a VM started in the same directory after Done cannot lose its files.
+	// QEMU removes its pidfile on a clean exit, but not after SIGKILL. This happens
+	// before done closes, so that a VM started in the same directory once Done is closed
+	// cannot lose its files.
 	if pid, err := readPID(filepath.Join(v.dir, pidFile)); err != nil || pid == v.pid {
 		removeRuntimeFiles(v.dir)
 	}
