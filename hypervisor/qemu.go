@@ -272,8 +272,8 @@ func (c Config) args() []string {
 	// romfile= drops the iPXE option ROM: VMs boot from disk or kernel, never the network.
 	if c.Net != nil {
 		dev := "virtio-net-pci,id=net0,netdev=net0,romfile="
-		if c.Net.MAC != "" {
-			dev += ",mac=" + c.Net.MAC
+		if hw, err := net.ParseMAC(c.Net.MAC); err == nil {
+			dev += ",mac=" + hw.String() // QEMU wants the colon form; ParseMAC takes others
 		}
 		// No vhost: it needs /dev/vhost-net, and vhost=on aborts QEMU where that is missing.
 		a = append(a, "-netdev", "tap,id=net0,ifname="+c.Net.Tap+",script=no,downscript=no", "-device", dev)

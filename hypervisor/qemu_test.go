@@ -92,3 +92,26 @@ func TestArgsEscapeCommas(t *testing.T) {
 		t.Errorf("-append not verbatim: %q", args)
 	}
 }
+
+func TestArgsTap(t *testing.T) {
+	dir := t.TempDir()
+	k := filepath.Join(dir, "k")
+	os.WriteFile(k, nil, 0o644)
+	c := Config{Name: "vm", Dir: dir, VCPUs: 2, MemoryMB: 128, Kernel: k,
+		Net: &NetConfig{Tap: "cbtap1", MAC: "52-54-00-AB-CD-EF"}}.withDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(c.args(), " ")
+	for _, want := range []string{
+		"-netdev tap,id=net0,ifname=cbtap1,script=no,downscript=no ",
+		"virtio-net-pci,id=net0,netdev=net0,romfile=,mac=52:54:00:ab:cd:ef",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q: %s", want, args)
+		}
+	}
+	if strings.Contains(args, "vhost") {
+		t.Errorf("args mention vhost: %s", args)
+	}
+}
