@@ -127,7 +127,9 @@ func (c *DeploymentController) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if d.Spec.Paused {
+	// A paused Deployment still scales; a scaling event is applied on its own
+	// before the rollout moves on, so it is spread over the ReplicaSets as they are.
+	if d.Spec.Paused || isScalingEvent(d, rss) {
 		appsNewRS, old := findNewRS(d, rss)
 		if err := c.scale(ctx, d, appsNewRS, old); err != nil {
 			return err
@@ -316,6 +318,7 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	n := int32(initial)
 	rs.Spec.Replicas = &n
 	rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
+	setReplicasAnnotations(rs, d)
 	out, err := c.Client.Create(ctx, rs)
 	if client.IsAlreadyExists(err) {
 		rsKind, _ := api.LookupKind("replicasets")
@@ -344,54 +347,6 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 		c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
 	}
 	return out.(*api.ReplicaSet), nil
-}
-
-// scaleRS sets rs's replicas; it reports whether anything changed.
-func (c *DeploymentController) scaleRS(ctx context.Context, d *api.Deployment, rs *api.ReplicaSet, n int) (bool, error) {
-	if appsReplicas(rs) == n {
-		return false, nil
-	}
-	next := api.DeepCopy(rs).(*api.ReplicaSet)
-	v := int32(n)
-	next.Spec.Replicas = &v
-	if _, err := c.Client.Update(ctx, next); err != nil {
-		return false, fmt.Errorf("scaling replicaset %s to %d: %w", rs.Key(), n, err)
-	}
-	c.Logger.Info("scaled replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name),
-		zap.Int("from", appsReplicas(rs)), zap.Int("to", n))
-	dir := "up"
-	if n < appsReplicas(rs) {
-		dir = "down"
-	}
-	c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled %s replica set %s to %d", dir, rs.Name, n)
-	return true, nil
-}
-
-// scale applies a change of spec.replicas while no rollout may progress (paused):
-// the newest active ReplicaSet takes the difference.
-func (c *DeploymentController) scale(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet) error {
-	want := int(api.Int32Value(d.Spec.Replicas, 1))
-	all := append([]*api.ReplicaSet{}, old...)
-	if appsNewRS != nil {
-		all = append(all, appsNewRS)
-	}
-	total, _ := appsSumReplicas(all)
-	if total == want || len(all) == 0 {
-		return nil
-	}
-	// Scale the newest ReplicaSet that has appsReplicas (or the new one).
-	target := appsNewRS
-	for i := len(old) - 1; target == nil && i >= 0; i-- {
-		if appsReplicas(old[i]) > 0 {
-			target = old[i]
-		}
-	}
-	if target == nil {
-		target = all[len(all)-1]
-	}
-	n := max(appsReplicas(target)+want-total, 0)
-	_, err := c.scaleRS(ctx, d, target, n)
-	return err
 }
 
 func (c *DeploymentController) rolloutRolling(ctx context.Context, d *api.Deployment, rss []*api.ReplicaSet) error {
