@@ -55,6 +55,8 @@ func (c *DeploymentController) syncStatus(ctx context.Context, d *api.Deployment
 		setDeploymentCondition(&st, api.DeploymentAvailable, api.ConditionFalse, api.ReasonMinimumReplicasUnavailable, "Deployment does not have minimum availability.", now)
 	}
 
+	setReplicaFailure(&st, appsNewRS, old, now)
+
 	rsName := ""
 	if appsNewRS != nil {
 		rsName = appsNewRS.Name
@@ -125,4 +127,25 @@ func appsStatusEqual(a, b api.DeploymentStatus) bool {
 		}
 	}
 	return true
+}
+
+// setReplicaFailure surfaces a ReplicaFailure of d's ReplicaSets (the new one's
+// first) as the Deployment's own condition, and clears it once none has one.
+func setReplicaFailure(st *api.DeploymentStatus, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, now time.Time) {
+	for _, rs := range append([]*api.ReplicaSet{appsNewRS}, old...) {
+		if rs == nil {
+			continue
+		}
+		if f := rsCondition(rs.Status, api.DeploymentReplicaFailure); f != nil {
+			setDeploymentCondition(st, api.DeploymentReplicaFailure, f.Status, f.Reason, f.Message, now)
+			return
+		}
+	}
+	conds := st.Conditions[:0:0]
+	for _, c := range st.Conditions {
+		if c.Type != api.DeploymentReplicaFailure {
+			conds = append(conds, c)
+		}
+	}
+	st.Conditions = conds
 }

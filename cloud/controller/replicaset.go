@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -198,7 +199,8 @@ func (c *ReplicaSetController) sync(ctx context.Context, key string) error {
 		return err
 	}
 	var manageErr error
-	if c.exp.satisfied(key) {
+	managed := c.exp.satisfied(key)
+	if managed {
 		manageErr = c.manage(ctx, rs, pods)
 	}
 	// Pods whose deletion is pending are not counted: the status must not report
@@ -209,7 +211,11 @@ func (c *ReplicaSetController) sync(ctx context.Context, key string) error {
 			active = append(active, p)
 		}
 	}
-	if err := c.updateStatus(ctx, rs, active); err != nil {
+	failure := rsCondition(rs.Status, api.DeploymentReplicaFailure)
+	if managed {
+		failure = replicaFailure(rs, len(pods), manageErr, c.Now())
+	}
+	if err := c.updateStatus(ctx, rs, active, failure); err != nil {
 		return err
 	}
 	return manageErr
@@ -447,11 +453,50 @@ func appsPodFromTemplate(rs *api.ReplicaSet) *api.Pod {
 	return t
 }
 
-func (c *ReplicaSetController) updateStatus(ctx context.Context, rs *api.ReplicaSet, pods []*api.Pod) error {
+// replicaFailure is the ReplicaFailure condition rs should carry after a pass of
+// manage over n pods that returned err: nil once pods are created and deleted again,
+// FailedCreate or FailedDelete with the error otherwise (kept from rs if already
+// set, so a repeated failure writes nothing), as Kubernetes reports it.
+func replicaFailure(rs *api.ReplicaSet, n int, err error, now time.Time) *api.ReplicaSetCondition {
+	if err == nil {
+		return nil
+	}
+	if cur := rsCondition(rs.Status, api.DeploymentReplicaFailure); cur != nil {
+		return cur
+	}
+	reason := "FailedCreate"
+	if n > int(api.Int32Value(rs.Spec.Replicas, 1)) {
+		reason = "FailedDelete"
+	}
+	return &api.ReplicaSetCondition{Type: api.DeploymentReplicaFailure, Status: api.ConditionTrue, Reason: reason,
+		Message: err.Error(), LastTransitionTime: api.NewTime(now)}
+}
+
+// rsCondition returns the condition of type typ in st, nil if there is none.
+func rsCondition(st api.ReplicaSetStatus, typ string) *api.ReplicaSetCondition {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == typ {
+			return &st.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// updateStatus writes rs's counts from pods, with failure as its only ReplicaFailure
+// condition (none when nil).
+func (c *ReplicaSetController) updateStatus(ctx context.Context, rs *api.ReplicaSet, pods []*api.Pod, failure *api.ReplicaSetCondition) error {
 	now := c.Now()
 	minReady := time.Duration(rs.Spec.MinReadySeconds) * time.Second
 	var tmplSel api.Selector = api.SelectorFromMap(rs.Spec.Template.Metadata.Labels)
-	st := api.ReplicaSetStatus{Replicas: int32(len(pods)), ObservedGeneration: rs.Generation, Conditions: rs.Status.Conditions}
+	st := api.ReplicaSetStatus{Replicas: int32(len(pods)), ObservedGeneration: rs.Generation}
+	for _, cond := range rs.Status.Conditions {
+		if cond.Type != api.DeploymentReplicaFailure {
+			st.Conditions = append(st.Conditions, cond)
+		}
+	}
+	if failure != nil {
+		st.Conditions = append(st.Conditions, *failure)
+	}
 	var recheck time.Duration
 	for _, p := range pods {
 		if tmplSel.Matches(p.Labels) {
@@ -484,7 +529,8 @@ func (c *ReplicaSetController) updateStatus(ctx context.Context, rs *api.Replica
 
 func equalRSStatus(a, b api.ReplicaSetStatus) bool {
 	return a.Replicas == b.Replicas && a.FullyLabeledReplicas == b.FullyLabeledReplicas && a.ReadyReplicas == b.ReadyReplicas &&
-		a.AvailableReplicas == b.AvailableReplicas && a.ObservedGeneration == b.ObservedGeneration
+		a.AvailableReplicas == b.AvailableReplicas && a.ObservedGeneration == b.ObservedGeneration &&
+		reflect.DeepEqual(a.Conditions, b.Conditions)
 }
 
 // appsExpectations remember the pod creations and deletions a controller asked for and
