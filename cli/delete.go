@@ -27,7 +27,7 @@ func deleteCommand() *cli.Command {
 			&cli.BoolFlag{Name: "ignore-not-found", Usage: "do not fail when an object does not exist"},
 			&cli.Int64Flag{Name: "grace-period", Value: -1, Usage: "seconds a pod has to stop (default: its terminationGracePeriodSeconds)"},
 			&cli.BoolFlag{Name: "force", Usage: "remove pods at once, without waiting for their node to stop them (same as --grace-period 0)"},
-			&cli.StringFlag{Name: "cascade", Value: "background", Usage: "what becomes of the objects this one owns: background (deleted after it), orphan (kept, without the owner reference) or foreground (as background)"},
+			&cli.StringFlag{Name: "cascade", Value: "background", Usage: "what becomes of the objects this one owns: background (deleted after it), orphan (kept, without the owner reference) or foreground (deleted before it: the object goes last)"},
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "wait until the objects are gone"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long --wait waits"},
 		),

@@ -6,7 +6,9 @@ const (
 	// PropagationBackground deletes the owner at once; the garbage collector then
 	// deletes the dependents. It is the default.
 	PropagationBackground = "Background"
-	// PropagationForeground is accepted and treated as Background.
+	// PropagationForeground marks the owner (finalizer FinalizerForegroundDeletion);
+	// the garbage collector deletes the dependents, and removes the owner once those
+	// whose reference says blockOwnerDeletion are gone.
 	PropagationForeground = "Foreground"
 	// PropagationOrphan keeps the dependents and removes their references to the owner.
 	PropagationOrphan = "Orphan"
@@ -22,6 +24,9 @@ const (
 	// FinalizerKubernetes is set on a namespace being deleted; the namespace
 	// controller removes it once the namespace is empty.
 	FinalizerKubernetes = "kubernetes"
+	// FinalizerForegroundDeletion is set by a delete with PropagationForeground; the
+	// garbage collector removes it once no dependent blocks the owner's deletion.
+	FinalizerForegroundDeletion = "foregroundDeletion"
 )
 
 // HasFinalizer reports whether m lists finalizer f.

@@ -408,7 +408,8 @@ func (s *Server) deleteOptions(r *http.Request) (deleteOptions, error) {
 // that empties its finalizers removes it (see removeIfFinalized). A namespace gets
 // the finalizer "kubernetes", which the namespace controller removes once the
 // namespace is empty; the Orphan policy adds "orphan", which the garbage collector
-// removes once the dependents' owner references are gone.
+// removes once the dependents' owner references are gone; the Foreground policy adds
+// "foregroundDeletion", which it removes once the blocking dependents are deleted.
 //
 // Pods are deleted gracefully besides: a pod bound to a node is only marked (deletion
 // timestamp and grace period) so that its agent can run preStop hooks and stop the
@@ -442,6 +443,8 @@ func (s *Server) deleteObject(ctx context.Context, rt *route, opts deleteOptions
 			ns.Status.Phase = api.NamespaceTerminating
 		} else if opts.PropagationPolicy == api.PropagationOrphan {
 			addFinalizer(nm, api.FinalizerOrphan)
+		} else if opts.PropagationPolicy == api.PropagationForeground {
+			addFinalizer(nm, api.FinalizerForegroundDeletion)
 		}
 		var out api.Object
 		if len(nm.Finalizers) == 0 && grace == 0 {

@@ -42,11 +42,13 @@ type GarbageCollector struct {
 	dependents map[string]map[string]bool
 }
 
-// Queue keys are "check|RESOURCE|KEY" (does this dependent still have an owner?)
-// and "orphan|RESOURCE|KEY" (strip references to this owner, then its finalizer).
+// Queue keys are "check|RESOURCE|KEY" (does this dependent still have an owner?),
+// "orphan|RESOURCE|KEY" (strip references to this owner, then its finalizer) and
+// "foreground|RESOURCE|KEY" (delete this owner's dependents, then its finalizer).
 const (
-	gcCheck  = "check"
-	gcOrphan = "orphan"
+	gcCheck      = "check"
+	gcOrphan     = "orphan"
+	gcForeground = "foreground"
 )
 
 func gcKey(op string, k *api.KindInfo, o api.Object) string {
@@ -98,6 +100,7 @@ func (gc *GarbageCollector) Run(ctx context.Context) {
 func (gc *GarbageCollector) observe(k *api.KindInfo, old, o api.Object) {
 	if old != nil {
 		gc.unindex(k, old)
+		gc.requeueOwners(old, o)
 	}
 	m := o.GetObjectMeta()
 	if len(m.OwnerReferences) > 0 {
@@ -114,6 +117,9 @@ func (gc *GarbageCollector) observe(k *api.KindInfo, old, o api.Object) {
 	}
 	if m.DeletionTimestamp != nil && m.HasFinalizer(api.FinalizerOrphan) {
 		gc.queue.Add(gcKey(gcOrphan, k, o))
+	}
+	if m.DeletionTimestamp != nil && m.HasFinalizer(api.FinalizerForegroundDeletion) {
+		gc.queue.Add(gcKey(gcForeground, k, o))
 	}
 }
 
@@ -143,6 +149,7 @@ func (gc *GarbageCollector) forget(k *api.KindInfo, o api.Object) {
 	for _, d := range deps {
 		gc.queue.Add(d)
 	}
+	gc.requeueOwners(o, nil)
 }
 
 func (gc *GarbageCollector) work(ctx context.Context) {
@@ -161,8 +168,11 @@ func (gc *GarbageCollector) process(ctx context.Context, key string) error {
 		return nil // gone already
 	}
 	k, _ := api.KindOf(o)
-	if op == gcOrphan {
+	switch op {
+	case gcOrphan:
 		return gc.orphan(ctx, k, o)
+	case gcForeground:
+		return gc.foreground(ctx, k, o)
 	}
 	return gc.check(ctx, k, o)
 }

@@ -171,3 +171,74 @@ func TestFinalizersHoldDeletion(t *testing.T) {
 		t.Fatalf("terminating pod removed by a status write: %v", err)
 	}
 }
+
+// TestGarbageCollectorForegroundDeletion: a Deployment deleted with the Foreground
+// policy stays, marked with the foregroundDeletion finalizer, while its ReplicaSet
+// and pods are deleted; it goes only after them. A dependent whose reference does
+// not block its owner's deletion holds nothing up.
+func TestGarbageCollectorForegroundDeletion(t *testing.T) {
+	e := newAppsEnv(t)
+	startGC(t, e.cl)
+	d := e.create(appsNewDeploy("fg", 2, "nginx:1")).(*api.Deployment)
+	e.waitRolledOut("fg", 2, "nginx:1")
+	const hold = "test.cloudbox.io/hold"
+	// The pods linger after their delete, as on a node that stops them.
+	for _, o := range e.waitFor("pods", "2 pods", func(objs []api.Object) bool { return len(objs) == 2 }) {
+		change(t, e.cl, "pods", "default", o.GetObjectMeta().Name, func(o api.Object) {
+			o.GetObjectMeta().Finalizers = append(o.GetObjectMeta().Finalizers, hold)
+		})
+	}
+	no := false
+	cm := newConfigMap("default", "loose")
+	ref := ownerRef(d)
+	ref.BlockOwnerDeletion = &no
+	cm.OwnerReferences = []api.OwnerReference{ref}
+	cm.Finalizers = []string{hold}
+	mustCreate(t, e.cl, cm)
+
+	if _, err := e.cl.DeleteWithOptions(e.ctx, kind("deployments"), "default", "fg", client.DeleteOptions{PropagationPolicy: api.PropagationForeground}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("pods", "pods being deleted", func(objs []api.Object) bool {
+		for _, o := range objs {
+			if o.GetObjectMeta().DeletionTimestamp == nil {
+				return false
+			}
+		}
+		return len(objs) == 2
+	})
+	e.waitFor("configmaps", "the loose dependent being deleted", func(objs []api.Object) bool {
+		for _, o := range objs {
+			if o.GetObjectMeta().Name == "loose" {
+				return o.GetObjectMeta().DeletionTimestamp != nil
+			}
+		}
+		return false
+	})
+	// The pods are still there, so are their ReplicaSet and the Deployment.
+	for _, res := range []string{"replicasets", "deployments"} {
+		l, err := e.cl.ListAll(e.ctx, kind(res), "default", client.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Items) != 1 {
+			t.Fatalf("%d %s while the pods remain", len(l.Items), res)
+		}
+		m := l.Items[0].GetObjectMeta()
+		if m.DeletionTimestamp == nil || !m.HasFinalizer(api.FinalizerForegroundDeletion) {
+			t.Fatalf("%s %s: deletionTimestamp %v finalizers %v", res, m.Name, m.DeletionTimestamp, m.Finalizers)
+		}
+	}
+
+	for _, o := range e.waitFor("pods", "2 pods", func(objs []api.Object) bool { return len(objs) == 2 }) {
+		change(t, e.cl, "pods", "default", o.GetObjectMeta().Name, func(o api.Object) { o.GetObjectMeta().RemoveFinalizer(hold) })
+	}
+	e.waitFor("deployments", "the deployment gone", func(objs []api.Object) bool { return len(objs) == 0 })
+	e.waitFor("replicasets", "the replicaset gone", func(objs []api.Object) bool { return len(objs) == 0 })
+	e.waitFor("pods", "the pods gone", func(objs []api.Object) bool { return len(objs) == 0 })
+	// The loose dependent did not hold the Deployment up: it is still there.
+	if _, err := e.cl.Get(e.ctx, kind("configmaps"), "default", "loose"); err != nil {
+		t.Fatalf("the non-blocking dependent: %v", err)
+	}
+	change(t, e.cl, "configmaps", "default", "loose", func(o api.Object) { o.GetObjectMeta().RemoveFinalizer(hold) })
+}
