@@ -104,5 +104,18 @@ func TestDeploymentRollsOutAndBackWithRealContainers(t *testing.T) {
 	}
 	c.must("scale", "deploy/web", "--replicas", "1")
 	c.must("rollout", "status", "deploy/web", "--timeout", "60s")
-	c.must("delete", "deploy", "web")
+	// In the foreground the Deployment goes last: once delete has waited for it,
+	// its ReplicaSets and pods are gone, not only marked.
+	c.must("delete", "deploy", "web", "--cascade=foreground")
+	k, _ := api.LookupKind("pods")
+	l, err := cl.ListAll(context.Background(), k, "default", client.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 0 {
+		t.Fatalf("%d web pods left after a foreground delete of their deployment", len(l.Items))
+	}
+	if out := c.must("get", "rs"); strings.Contains(out, "web-") {
+		t.Fatalf("replica sets left after a foreground delete:\n%s", out)
+	}
 }
