@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 const servedDeployment = `apiVersion: apps/v1
@@ -45,13 +48,32 @@ metadata: {name: client}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
-  - {name: sh, image: busybox:1.36, command: ["sleep", "3600"]}
+  - name: sh
+    image: busybox:1.36
+    # Once the test writes a URL to /tmp/start, request it, one wget after another,
+    # until /tmp/stop appears; then write "summary ok=N fail=M" to /tmp/summary.
+    # Each failure is logged with its time; a request hanging for 10 s is one. The loop is the container's own
+    # process, so no exec stream has to last through the rollout.
+    command:
+    - sh
+    - -c
+    - |
+      while [ ! -f /tmp/start ]; do sleep 0.1; done
+      url=$(cat /tmp/start); ok=0; fail=0
+      while [ ! -f /tmp/stop ]; do
+        if out=$(timeout 10 wget -qO- "$url" 2>&1); then ok=$((ok+1)); else fail=$((fail+1)); echo "$(date +%T) $out" >> /tmp/failures; fi
+      done
+      echo "summary ok=$ok fail=$fail" > /tmp/summary.tmp && mv /tmp/summary.tmp /tmp/summary
+      exec sleep 3600
 `
 
 // TestServiceServesEveryReplica: a Deployment of 3 behind a Service answers from all
-// three, and again after a rollout.
+// three, and serves every request of a client looping on it through set image and
+// rollout undo.
 func TestServiceServesEveryReplica(t *testing.T) {
-	c, cl := bridgeCluster(t, "10.252.0.0/16", "1.36", "1.37")
+	// Addresses of its own: a test that shares them with another (or a bridge a
+	// killed run left with the same subnet) sends the pods' packets astray.
+	c, cl, _ := bridgeClusterWith(t, "10.250.0.0/16", []string{"--service-cidr", "10.98.0.0/16"}, "1.36", "1.37")
 	c.must("apply", "-f", writeFile(t, "web.yaml", servedDeployment))
 	c.must("rollout", "status", "deploy/web", "--timeout", "90s")
 	waitPodCond(t, cl, "client", "Running", running)
@@ -68,7 +90,9 @@ func TestServiceServesEveryReplica(t *testing.T) {
 	waitServed := func() {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			if out, _, err := c.run("", "exec", "client", "--", "wget", "-qO-", url); err == nil && strings.TrimSpace(out) != "" {
+			// A SYN sent before the node's rules existed hangs on its conntrack entry
+			// (no DNAT) until TCP gives up: bound each try.
+			if out, _, err := c.run("", "exec", "client", "--", "timeout", "5", "wget", "-qO-", url); err == nil && strings.TrimSpace(out) != "" {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -92,9 +116,56 @@ func TestServiceServesEveryReplica(t *testing.T) {
 		t.Fatalf("30 requests reached %d pods, want 3: %v", len(seen), seen)
 	}
 
-	// After a rollout the Service serves the new pods.
+	// A client looping on the Service sees no failed request while set image rolls
+	// the Deployment to 1.37 and rollout undo back to 1.36: readiness gates the new
+	// pods' entry, and a deleted pod leaves the endpoints at once while its preStop
+	// hook keeps it serving until the node's rules have followed.
+	c.must("exec", "client", "--", "sh", "-c", "echo "+url+" > /tmp/start.tmp && mv /tmp/start.tmp /tmp/start")
 	c.must("set", "image", "deploy/web", "httpd=busybox:1.37")
 	c.must("rollout", "status", "deploy/web", "--timeout", "120s")
-	waitServed()
+	waitSettled(t, cl, "busybox:1.37")
+	c.must("rollout", "undo", "deploy/web")
+	c.must("rollout", "status", "deploy/web", "--timeout", "120s")
+	waitSettled(t, cl, "busybox:1.36")
+	out = c.must("exec", "client", "--", "sh", "-c", `touch /tmp/stop
+for i in $(seq 300); do [ -f /tmp/summary ] && break; sleep 0.1; done
+cat /tmp/summary; cat /tmp/failures 2>/dev/null; true`)
+	var ok, failed int
+	if _, err := fmt.Sscanf(out, "summary ok=%d fail=%d", &ok, &failed); err != nil {
+		t.Fatalf("no summary from the client's loop: %v\n%s", err, out)
+	}
+	t.Logf("client loop: %d requests served, %d failed", ok, failed)
+	if failed > 0 {
+		t.Errorf("%d of %d requests through the Service failed during the rollouts:\n%s", failed, ok+failed, out)
+	}
+	if ok < 20 {
+		t.Errorf("the client's loop made only %d requests: it did not run through the rollouts", ok)
+	}
 	c.must("delete", "-f", writeFile(t, "web2.yaml", servedDeployment))
+}
+
+// waitSettled waits until the web Deployment's pods are exactly three, all running
+// image and none terminating: the rollout's old pods are gone.
+func waitSettled(t *testing.T, cl *client.Client, image string) {
+	t.Helper()
+	k, _ := api.LookupKind("pods")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		l, err := cl.ListAll(context.Background(), k, "default", client.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled := len(l.Items) == 3
+		for _, o := range l.Items {
+			p := o.(*api.Pod)
+			settled = settled && p.DeletionTimestamp == nil && p.Spec.Containers[0].Image == image && running(p)
+		}
+		if settled {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the web pods did not settle on %s: %d pods", image, len(l.Items))
+		}
+		time.Sleep(100 * time.Millisecond) // waiting on several pods' states at once
+	}
 }
