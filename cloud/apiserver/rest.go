@@ -154,6 +154,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *route) error
 	if p, ok := obj.(*api.Pod); ok {
 		p.Status = api.PodStatus{Phase: api.PodPending}
 	}
+	if img, ok := obj.(*api.Image); ok {
+		// An image's status describes files the server checked; only an import sets it.
+		img.Status = api.ImageStatus{Phase: api.ImagePending}
+	}
 	var created api.Object
 	if svc, ok := obj.(*api.Service); ok {
 		created, err = s.createService(r.Context(), rt.kind, svc)

@@ -45,6 +45,17 @@ type Config struct {
 	// NodePortRange is the inclusive range of NodePort Services' ports, as
 	// "30000-32767". If empty, that range.
 	NodePortRange string
+	// DataDir keeps the files of VM images (DataDir/vm-images) and the record that
+	// the default flavors were created. If empty, image imports are refused and the
+	// default flavors are ensured at every start.
+	DataDir string
+	// MaxImageBytes limits a VM image import (all its files). If zero,
+	// DefaultMaxImageBytes (64 GiB).
+	MaxImageBytes int64
+	// CheckImageFile reads an uploaded VM image file of a role (disk, kernel or
+	// initrd) and returns its format ("qcow2" or "raw" for disks, "" otherwise) or why
+	// it is not what the role says. If nil, a check of the headers QEMU goes by.
+	CheckImageFile func(role, path string) (format string, err error)
 	// Logger may be nil.
 	Logger *zap.Logger
 }
@@ -66,6 +77,12 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 3 << 20
+	}
+	if cfg.MaxImageBytes == 0 {
+		cfg.MaxImageBytes = DefaultMaxImageBytes
+	}
+	if cfg.CheckImageFile == nil {
+		cfg.CheckImageFile = checkImageFile
 	}
 	if cfg.TunnelWait == 0 {
 		cfg.TunnelWait = 5 * time.Second
@@ -94,6 +111,9 @@ func New(cfg Config) *Server {
 	})))
 	s.mux.Handle("/admin/backup", s.authenticated(http.HandlerFunc(s.serveBackup)))
 	s.mux.Handle("/admin/rotate-encryption-key", s.authenticated(http.HandlerFunc(s.serveRotateKey)))
+	// VM image files do not fit the REST tree's JSON bodies: they are streamed.
+	s.mux.Handle("POST "+ImageImportPath, s.authenticated(http.HandlerFunc(s.serveImageImport)))
+	s.mux.Handle("GET /apis/compute/v1/images/{name}/files/{role}", s.authenticated(http.HandlerFunc(s.serveImageFile)))
 	s.mux.Handle("/api/", s.authenticated(http.HandlerFunc(s.serveResource)))
 	s.mux.Handle("/apis/", s.authenticated(http.HandlerFunc(s.serveResource)))
 	s.mux.Handle("/api", s.authenticated(http.HandlerFunc(s.serveResource)))

@@ -336,6 +336,9 @@ func (s *Server) storeDelete(ctx context.Context, k *api.KindInfo, namespace, na
 		s.services.ips.Release(svc.Key())
 		s.services.releaseNodePorts(svc, nil)
 	}
+	if img, ok := out.(*api.Image); ok {
+		s.removeImageFiles(img)
+	}
 	return out, nil
 }
 

@@ -213,8 +213,11 @@ func (s *Server) runMaster(ctx context.Context) error {
 		return err
 	}
 	apiSrv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, CACert: certs.CACert, Version: s.cfg.Version,
-		KeyRing: keys, ServiceCIDR: s.cfg.ServiceCIDR, NodePortRange: s.cfg.NodePortRange, Logger: s.log.Named("apiserver")})
+		KeyRing: keys, ServiceCIDR: s.cfg.ServiceCIDR, NodePortRange: s.cfg.NodePortRange, DataDir: dir, Logger: s.log.Named("apiserver")})
 	if err := apiSrv.EnsureKubernetesService(ctx); err != nil {
+		return err
+	}
+	if err := apiSrv.EnsureCompute(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
