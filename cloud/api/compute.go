@@ -147,9 +147,9 @@ var DefaultFlavors = map[string]FlavorSpec{
 	"m1.large":  {VCPUs: 4, RAMMB: 8192, DiskGB: 80},
 }
 
-// Image is a VM image in the cluster's catalogue. Its files are uploaded with the
-// object (POST .../images/NAME/files/ROLE) and kept by the API server; nodes fetch
-// them when a VM needs them.
+// Image is a VM image in the cluster's catalogue. It is created with its files in one
+// multipart request (POST /apis/compute/v1/images/import), which the API server checks
+// and keeps; nodes fetch them (GET .../images/NAME/files/ROLE) when a VM needs them.
 type Image struct {
 	TypeMeta   `json:",inline"`
 	ObjectMeta `json:"metadata"`
