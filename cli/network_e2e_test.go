@@ -119,6 +119,37 @@ func bridgeClusterWith(t *testing.T, clusterCIDR string, serverArgs []string, ta
 	return c, cl, restart
 }
 
+// freeClusterCIDR returns preferred, or if an address of the host already lies in it
+// (a bridge a killed test run left behind routes that subnet astray), the first
+// 10.X.0.0/16 from 10.230 that none does.
+func freeClusterCIDR(t *testing.T, preferred string) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := func(cidr string) bool {
+		_, n, _ := net.ParseCIDR(cidr)
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && n.Contains(ipn.IP) {
+				return true
+			}
+		}
+		return false
+	}
+	if !taken(preferred) {
+		return preferred
+	}
+	for x := 230; x < 250; x++ {
+		if c := fmt.Sprintf("10.%d.0.0/16", x); !taken(c) {
+			t.Logf("%s is in use on this host; using %s", preferred, c)
+			return c
+		}
+	}
+	t.Skipf("no free cluster CIDR on this host")
+	return ""
+}
+
 // TestPodsReachEachOtherByIP: two pods talk by IP, through a Service's cluster IP, and
 // find the Service by name.
 func TestPodsReachEachOtherByIP(t *testing.T) {
@@ -267,7 +298,7 @@ spec:
 // TestHostPortAndHairpin: a container's hostPort answers on the node's address, and
 // a pod reaches itself through its own Service (hairpin).
 func TestHostPortAndHairpin(t *testing.T) {
-	c, cl := bridgeCluster(t, "10.252.0.0/16", "1.36")
+	c, cl := bridgeCluster(t, freeClusterCIDR(t, "10.252.0.0/16"), "1.36")
 	c.must("apply", "-f", writeFile(t, "hp.yaml", hostPortPod))
 	pod := waitPodCond(t, cl, "hp", "Running with an address", func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" })
 	gw := nodeGateway(t, cl)
@@ -384,7 +415,7 @@ spec:
 // rules identical and pods' addresses unchanged; a kill -9 in the middle of pod
 // churn leaks and doubles no address.
 func TestNetworkSurvivesServerRestart(t *testing.T) {
-	c, cl, restart := restartableBridgeCluster(t, "10.253.0.0/16", "1.36")
+	c, cl, restart := restartableBridgeCluster(t, freeClusterCIDR(t, "10.253.0.0/16"), "1.36")
 	c.must("apply", "-f", writeFile(t, "pods.yaml", twoPods))
 	for _, name := range []string{"server", "client"} {
 		waitPodCond(t, cl, name, "Running with an address", func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" })
@@ -561,7 +592,7 @@ spec:
 // traffic from their own namespace and from the node, not from other namespaces,
 // until the label goes.
 func TestNamespaceIsolation(t *testing.T) {
-	c, cl := bridgeCluster(t, "10.254.0.0/16", "1.36")
+	c, cl := bridgeCluster(t, freeClusterCIDR(t, "10.254.0.0/16"), "1.36")
 	c.must("apply", "-f", writeFile(t, "iso.yaml", isolationManifest))
 	hasIP := func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" }
 	server := waitPodIn(t, cl, "iso", "server", "Running with an address", hasIP)

@@ -510,9 +510,14 @@ func (n *nodeAgent) startNetwork(ctx context.Context, log *zap.Logger) {
 			if !ok || node.Spec.PodCIDR == "" {
 				continue
 			}
-			if err := n.network.Start(node.Spec.PodCIDR); err != nil {
-				log.Error("setting up the pod network failed; pods will wait for it", zap.Error(err))
-				return
+			// Pods wait for the network, so a failure (iptables busy, say) is retried.
+			for err := n.network.Start(node.Spec.PodCIDR); err != nil; err = n.network.Start(node.Spec.PodCIDR) {
+				log.Error("setting up the pod network failed; retrying (pods wait for it)", zap.Error(err))
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(2 * time.Second):
+				}
 			}
 			n.reconcileNetwork(ctx, log)
 			return

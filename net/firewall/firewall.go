@@ -101,12 +101,8 @@ func Ensure(cfg Config) error {
 		return err
 	}
 	// Created, never flushed: its rules are the proxy's.
-	if ok, err := ipt.ChainExists("filter", ChainIsolation); err != nil {
-		return fmt.Errorf("firewall: filter %s: %w", ChainIsolation, err)
-	} else if !ok {
-		if err := ipt.NewChain("filter", ChainIsolation); err != nil {
-			return fmt.Errorf("firewall: create filter %s: %w", ChainIsolation, err)
-		}
+	if err := createChain(ipt, "filter", ChainIsolation); err != nil {
+		return err
 	}
 	if err := EnsureChain(ipt, "filter", ChainForward, []string{"FORWARD"}, filter); err != nil {
 		return err
@@ -128,14 +124,8 @@ func EnsureChain(ipt *iptables.IPTables, table, chain string, from []string, rul
 			return err
 		}
 	}
-	exists, err := ipt.ChainExists(table, chain)
-	if err != nil {
-		return fmt.Errorf("firewall: %s %s: %w", table, chain, err)
-	}
-	if !exists {
-		if err := ipt.NewChain(table, chain); err != nil {
-			return fmt.Errorf("firewall: create %s %s: %w", table, chain, err)
-		}
+	if err := createChain(ipt, table, chain); err != nil {
+		return err
 	}
 	if err := syncRules(ipt, table, chain, rules); err != nil {
 		return err
@@ -144,6 +134,26 @@ func EnsureChain(ipt *iptables.IPTables, table, chain string, from []string, rul
 		if err := ensureJump(ipt, table, builtin, chain); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// createChain makes chain exist, leaving its rules alone. Another writer (the
+// proxy's iptables-restore declares CLOUDBOX-ISOLATION too) may create it between
+// the check and the create: that is success, not an error.
+func createChain(ipt *iptables.IPTables, table, chain string) error {
+	exists, err := ipt.ChainExists(table, chain)
+	if err != nil {
+		return fmt.Errorf("firewall: %s %s: %w", table, chain, err)
+	}
+	if exists {
+		return nil
+	}
+	if err := ipt.NewChain(table, chain); err != nil {
+		if again, _ := ipt.ChainExists(table, chain); again {
+			return nil
+		}
+		return fmt.Errorf("firewall: create %s %s: %w", table, chain, err)
 	}
 	return nil
 }

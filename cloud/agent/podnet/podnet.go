@@ -86,10 +86,17 @@ func New(cfg Config) *Network {
 const poolFile = "ipam.json"
 
 // Start sets the node up for podCIDR: bridge, forwarding, firewall chains, pool.
+// After an error it may be called again; it must not be called after it succeeded.
 func (n *Network) Start(podCIDR string) error {
 	_, subnet, err := net.ParseCIDR(podCIDR)
 	if err != nil {
 		return fmt.Errorf("pod subnet %q: %w", podCIDR, err)
+	}
+	// The bridge's name tells `server --cleanup` that this data dir set up host
+	// networking, and what to remove: written first, so that a Start that fails
+	// half way leaves nothing cleanup does not know of.
+	if err := atomicfile.WriteFile(filepath.Join(n.cfg.StateDir, bridgeFile), []byte(n.cfg.Bridge), 0o600); err != nil {
+		return err
 	}
 	bc := bridge.Config{Bridge: n.cfg.Bridge, Subnet: subnet}
 	if err := bridge.EnsureBridge(bc); err != nil {
@@ -103,11 +110,6 @@ func (n *Network) Start(podCIDR string) error {
 	}
 	pool, err := ipam.OpenPool(filepath.Join(n.cfg.StateDir, poolFile), podCIDR)
 	if err != nil {
-		return err
-	}
-	// The bridge's name tells `server --cleanup` that this data dir set up host
-	// networking, and what to remove.
-	if err := atomicfile.WriteFile(filepath.Join(n.cfg.StateDir, bridgeFile), []byte(n.cfg.Bridge), 0o600); err != nil {
 		return err
 	}
 	n.mu.Lock()
