@@ -631,3 +631,42 @@ func TestNamespaceIsolation(t *testing.T) {
 	c.must("delete", "pod", "-n", "iso", "server", "client")
 	c.must("delete", "pod", "-n", "other", "client")
 }
+
+// TestIsolateNamespacesFlag: with --isolate-namespaces every namespace but
+// kube-system is isolated without a label, and a label "false" opts out.
+func TestIsolateNamespacesFlag(t *testing.T) {
+	c, cl, _ := bridgeClusterWith(t, freeClusterCIDR(t, "10.249.0.0/16"), []string{"--isolate-namespaces"}, "1.36")
+	manifest := strings.NewReplacer("iso, labels: {cloudbox.io/network-isolation: \"true\"}", "iso").Replace(isolationManifest)
+	c.must("apply", "-f", writeFile(t, "iso.yaml", manifest))
+	hasIP := func(p *api.Pod) bool { return running(p) && p.Status.PodIP != "" }
+	server := waitPodIn(t, cl, "iso", "server", "Running with an address", hasIP)
+	waitPodIn(t, cl, "iso", "client", "Running with an address", hasIP)
+	waitPodIn(t, cl, "other", "client", "Running with an address", hasIP)
+	url := "http://" + server.Status.PodIP + ":8080/"
+	eventually(t, "other/client refused by iso/server without a label", func() error {
+		if _, err := podGet(c, "other", "client", url); err == nil {
+			return errors.New("answered")
+		}
+		return nil
+	})
+	if out, err := podGet(c, "iso", "client", url); err != nil || out != "hello from cloudbox" {
+		t.Errorf("iso/client -> iso/server: %q %v", out, err)
+	}
+	nsKind, _ := api.LookupKind("namespaces")
+	if _, err := cl.Modify(context.Background(), nsKind, "", "iso", func(o api.Object) error {
+		ns := o.(*api.Namespace)
+		if ns.Labels == nil {
+			ns.Labels = map[string]string{}
+		}
+		ns.Labels["cloudbox.io/network-isolation"] = "false"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "other/client -> iso/server once iso opts out", func() error {
+		_, err := podGet(c, "other", "client", url)
+		return err
+	})
+	c.must("delete", "pod", "-n", "iso", "server", "client")
+	c.must("delete", "pod", "-n", "other", "client")
+}
