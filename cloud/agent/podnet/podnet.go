@@ -183,7 +183,7 @@ func (n *Network) Teardown(ctx context.Context, podUID string) error {
 // Reconcile makes the node's pool agree with the API after a start, by
 // ipam.Pool.Restore's rules: known maps the UID of every pod bound to this
 // node to its reported status.podIP (nil when none is reported yet). Addresses
-// of pods the API no longer knows go back to the pool, and their veths are
+// of pods the API no longer knows go back to the pool, and their veths (or taps) are
 // removed; a pod whose address another pod holds in the API loses it. Read
 // known after Start has returned, so that no pod set up since counts as gone.
 func (n *Network) Reconcile(known map[string]net.IP) error {
@@ -207,7 +207,8 @@ func (n *Network) Reconcile(known map[string]net.IP) error {
 	var errs []error
 	for _, uid := range released {
 		n.cfg.Logger.Info("released a pod address the API does not know", zap.String("pod_uid", uid))
-		errs = append(errs, bridge.Detach(hostVeth(uid)))
+		// A pod has a veth, a VM's launcher a tap; neither is there for the other.
+		errs = append(errs, bridge.Detach(hostVeth(uid)), bridge.DetachTap(tapName(uid)))
 	}
 	return errors.Join(errs...)
 }
