@@ -9,8 +9,10 @@ import (
 	"testing"
 )
 
-// testGuest is the small Linux guest the VM tests boot. TEMPORARY: replaced by
-// internal/testguest once it lands.
+// testGuest is the small Linux guest the VM tests boot, built by
+// testdata/vm/build-guest.sh. It stands in for internal/testguest, which was not there
+// yet when these tests were written; the fields match testguest.Guest, so switching is
+// buildGuest's body becoming `return testguest.Build(t)` and this file going away.
 type testGuest struct{ Dir, Kernel, Initrd, Disk, Cmdline string }
 
 var (
