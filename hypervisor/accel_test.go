@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloudbox/cloudbox/internal/testguest"
 )
 
 func TestProbeAccelTCGDoesNotProbe(t *testing.T) {
@@ -40,7 +42,7 @@ func TestProbeAccelAutoWithoutKernel(t *testing.T) {
 // nested PVM), so auto must fall back to TCG by probing, and say why.
 func TestProbeAccelAuto(t *testing.T) {
 	requireQEMU(t)
-	g := buildGuest(t)
+	g := testguest.Build(t)
 	start := time.Now()
 	a, reason, err := ProbeAccel(context.Background(), "", "auto", g.Kernel)
 	took := time.Since(start)

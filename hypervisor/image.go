@@ -74,13 +74,13 @@ func CheckKernel(path string) error {
 
 // initrdMagics are the formats the kernel unpacks into the initramfs.
 var initrdMagics = [][]byte{
-	{0x1f, 0x8b},                      // gzip
-	[]byte("\xfd7zXZ\x00"),            // xz
-	{0x28, 0xb5, 0x2f, 0xfd},          // zstd
-	{0x02, 0x21, 0x4c, 0x18},          // lz4 legacy, as the kernel writes it
-	{0x04, 0x22, 0x4d, 0x18},          // lz4 frame
-	[]byte("BZh"),                     // bzip2
-	{0x5d, 0x00, 0x00},                // lzma
+	{0x1f, 0x8b},                       // gzip
+	[]byte("\xfd7zXZ\x00"),             // xz
+	{0x28, 0xb5, 0x2f, 0xfd},           // zstd
+	{0x02, 0x21, 0x4c, 0x18},           // lz4 legacy, as the kernel writes it
+	{0x04, 0x22, 0x4d, 0x18},           // lz4 frame
+	[]byte("BZh"),                      // bzip2
+	{0x5d, 0x00, 0x00},                 // lzma
 	[]byte("070701"), []byte("070702"), // newc cpio, uncompressed (or an early microcode cpio)
 }
 

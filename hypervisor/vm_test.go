@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloudbox/cloudbox/internal/testguest"
 )
 
 const (
@@ -32,7 +34,7 @@ func requireQEMU(t *testing.T) {
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	requireQEMU(t)
-	g := buildGuest(t)
+	g := testguest.Build(t)
 	return Config{
 		Name: strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), Dir: t.TempDir(),
 		Accel: TCG, VCPUs: 1, MemoryMB: 256,
@@ -159,7 +161,7 @@ func TestStartKernelPauseResumePowerdown(t *testing.T) {
 func TestStartDisk(t *testing.T) {
 	cfg := testConfig(t)
 	overlay := filepath.Join(t.TempDir(), "root.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-F", "qcow2", "-b", buildGuest(t).Disk, overlay)
+	qemuImg(t, "create", "-f", "qcow2", "-F", "qcow2", "-b", testguest.Build(t).Disk, overlay)
 	cfg.Kernel, cfg.Initrd, cfg.Cmdline = "", "", ""
 	cfg.Disk = overlay
 	v := startVM(t, cfg)
