@@ -177,6 +177,10 @@ func (h *harness) stepPod(name string, step bool, cond func(*api.Pod) bool) *api
 		h.t.Fatal(err)
 	}
 	var last *api.Pod
+	// A pod already gone sends no event: look once, now that the watch is open.
+	if _, err := h.cl.Get(ctx, podKind, "default", name); client.IsNotFound(err) && cond(nil) {
+		return nil
+	}
 	for {
 		var pending <-chan struct{}
 		if step {
