@@ -15,11 +15,12 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
 	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
+	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
 )
 
 // Cleanup is the uninstall path (what k3s's killall and uninstall scripts do): it
 // stops the server running on dataDir, if any, and removes the state it kept there.
-// Later pieces (containers, VMs, network) add their own steps here.
+// Containers and VMs go first, then the pod network, then the files.
 func Cleanup(dataDir, cgroupParent string, log *zap.Logger) error {
 	if dataDir == "" || dataDir == "/" {
 		return fmt.Errorf("refusing to clean up data dir %q", dataDir)
@@ -32,6 +33,9 @@ func Cleanup(dataDir, cgroupParent string, log *zap.Logger) error {
 	}
 	if err := removeContainers(dataDir, cgroupParent, log); err != nil {
 		return err
+	}
+	if err := vmdriver.KillAll(context.Background(), filepath.Join(dataDir, "agent", "vm"), log); err != nil {
+		return fmt.Errorf("stopping VMs: %w", err)
 	}
 	if err := podnet.Cleanup(filepath.Join(dataDir, "agent")); err != nil {
 		return fmt.Errorf("removing the pod network: %w", err)

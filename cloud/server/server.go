@@ -21,6 +21,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
 	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
+	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
@@ -95,6 +96,14 @@ type Config struct {
 	// IsolateNamespaces makes network isolation the default for every namespace
 	// but kube-system (see podnet.LabelIsolation).
 	IsolateNamespaces bool
+	// VMAccel is the VM accelerator: auto (KVM if a probe guest boots under it, else
+	// TCG), kvm, tcg, or off (this node runs no VMs). Empty means off.
+	VMAccel string
+	// VMProbeKernel is the kernel the auto probe boots; if empty, the newest
+	// /boot/vmlinuz-*. Without one, auto picks TCG.
+	VMProbeKernel string
+	// QEMU is the emulator binary. If empty, qemu-system-x86_64.
+	QEMU string
 }
 
 // Server is a running cloudbox server.
@@ -148,6 +157,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := api.ValidateLabels("--node-label", labels); err != nil {
 		return nil, fmt.Errorf("%w (--zone sets %s)", err, api.LabelZone)
+	}
+	if err := checkVMConfig(&cfg); err != nil {
+		return nil, err
 	}
 	switch cfg.PodNetwork {
 	case "", "none", "bridge":
@@ -402,20 +414,30 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	if err != nil {
 		return nil, err
 	}
+	vmd, vmLabels, err := s.vmRuntime(ctx, cl, network)
+	if err != nil {
+		drv.Close()
+		return nil, err
+	}
 	rec := events.NewRecorder(cl, "agent")
 	rec.Logger = s.log.Named("agent")
-	ag, err := agent.New(agent.Config{
+	agentCfg := agent.Config{
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
 		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
 		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, PodResolvConf: podResolvConf, Recorder: rec,
-	})
+	}
+	vmAgentConfig(&agentCfg, vmd, vmLabels)
+	ag, err := agent.New(agentCfg)
 	if err != nil {
 		drv.Close()
 		return nil, err
 	}
 	rec.Host = ag.NodeName()
-	return &nodeAgent{Agent: ag, client: cl, driver: drv, network: network, isolate: s.cfg.IsolateNamespaces}, nil
+	if vmd != nil {
+		vmd.SetNodeName(ag.NodeName())
+	}
+	return &nodeAgent{Agent: ag, client: cl, driver: drv, vms: vmd, network: network, isolate: s.cfg.IsolateNamespaces}, nil
 }
 
 func (s *Server) clusterCIDR() string {
@@ -430,7 +452,8 @@ type nodeAgent struct {
 	*agent.Agent
 	client  *client.Client
 	driver  *containerdriver.Driver
-	network *podnet.Network // nil without a pod network
+	vms     *vmdriver.Driver // nil on a node that runs no VMs
+	network *podnet.Network  // nil without a pod network
 	isolate bool
 }
 
@@ -441,6 +464,9 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	go tunnel.Connect(ctx, func(ctx context.Context) (net.Conn, error) {
 		return n.client.Upgrade(ctx, http.MethodGet, "/api/v1/nodes/"+n.NodeName()+"/tunnel", nil)
 	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
+	if n.vms != nil {
+		go n.vms.Run(ctx)
+	}
 	if n.network != nil {
 		go n.startNetwork(ctx, log)
 		go podnet.RunServices(ctx, podnet.ServicesConfig{Client: n.client, Network: n.network, NodeName: n.NodeName(),

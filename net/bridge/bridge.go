@@ -137,7 +137,8 @@ func BridgeMAC(gw net.IP) net.HardwareAddr {
 }
 
 // RemoveBridge deletes the bridge named name (DefaultBridge if empty). A
-// missing bridge is not an error. Veths still attached stay, detached.
+// missing bridge is not an error. Taps attached to it (VMs') are deleted; veths
+// still attached stay, detached (they go with their pod's namespace).
 func RemoveBridge(name string) error {
 	if name == "" {
 		name = DefaultBridge
@@ -151,6 +152,16 @@ func RemoveBridge(name string) error {
 	}
 	if _, ok := link.(*netlink.Bridge); !ok {
 		return fmt.Errorf("bridge %s: interface has type %q, not bridge; not removing", name, link.Type())
+	}
+	// VMs' taps are persistent links (QEMU only opens them): they go with the bridge.
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if _, tap := l.(*netlink.Tuntap); tap && l.Attrs().MasterIndex == link.Attrs().Index {
+				if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
+					return fmt.Errorf("bridge %s: delete tap %s: %w", name, l.Attrs().Name, err)
+				}
+			}
+		}
 	}
 	if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
 		return fmt.Errorf("bridge %s: delete: %w", name, err)

@@ -1,0 +1,416 @@
+// Package vmdriver runs instance launcher pods as QEMU virtual machines: it adapts
+// package hypervisor (which knows nothing of the control plane) to agent.Driver, so
+// the agent's sync loop, restarts, adoption and deletion are the same for VMs as for
+// containers. Beside the Driver methods, Run keeps what the pod does not carry in step
+// with the Instance: pause and resume, reboots, hot-plugged volumes, and the status
+// the node reports (address, PID, accelerator, volumes).
+//
+// Layout on the node, per instance (StateDir/instances/<id>/): disk.qcow2 (the
+// overlay on the image, kept while the instance exists, so a stopped VM keeps its
+// disk), seed.iso (cloud-init), task.json (the running task's handle), and QEMU's
+// qmp.sock, console.sock, console.log and qemu.pid. Volumes are files in
+// StateDir/volumes/, images are cached by digest in StateDir/images/.
+package vmdriver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
+	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/hypervisor"
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
+)
+
+var _ agent.Driver = (*Driver)(nil)
+
+// DriverName names the VM driver in task handles.
+const DriverName = "vm"
+
+// Config configures the driver.
+type Config struct {
+	// Client reads Instances, Images, Flavors, KeyPairs and Volumes, downloads image
+	// files, and writes the instances' node-side status. Required.
+	Client *client.Client
+	// NodeName is this node's name (volumes record where their file is).
+	NodeName string
+	// StateDir holds instances/, volumes/ and images/ (DATA_DIR/agent/vm). Required.
+	StateDir string
+	// QEMU is the emulator binary; if empty, qemu-system-x86_64.
+	QEMU string
+	// Accel is the accelerator every VM runs with (from hypervisor.ProbeAccel).
+	Accel hypervisor.Accel
+	// Network, if not nil, puts VMs on the node bridge; nil gives them QEMU's
+	// user-mode NAT only.
+	Network *podnet.Network
+	// SoftRebootTimeout is how long a soft reboot waits for the guest before it
+	// resets it. If zero, 60 s.
+	SoftRebootTimeout time.Duration
+	Logger            *zap.Logger
+}
+
+// Driver is the VM driver. It is safe for concurrent use.
+type Driver struct {
+	cfg Config
+	log *zap.Logger
+
+	mu    sync.Mutex
+	tasks map[string]*task // by task ID, for the VMs this process started or re-attached
+
+	kick chan string // instance keys for the reconciler
+}
+
+// task is one run of one VM.
+type task struct {
+	handle agent.TaskHandle
+	dir    string
+	inst   instanceRef
+	vm     *hypervisor.VM
+	done   chan struct{} // closed when QEMU has exited
+	exit   *agent.ExitResult
+}
+
+// instanceRef names the Instance a task runs.
+type instanceRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+}
+
+func (r instanceRef) key() string { return r.Namespace + "/" + r.Name }
+
+// New returns the driver; call Run for the reconciler.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Client == nil || cfg.StateDir == "" {
+		return nil, errors.New("vmdriver: a client and a state directory are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.SoftRebootTimeout <= 0 {
+		cfg.SoftRebootTimeout = 60 * time.Second
+	}
+	for _, sub := range []string{"instances", "volumes", "images"} {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("vmdriver: %w", err)
+		}
+	}
+	return &Driver{cfg: cfg, log: cfg.Logger.Named("vm"), tasks: map[string]*task{}, kick: make(chan string, 256)}, nil
+}
+
+// SetNodeName tells the driver its node's name once the agent has settled it.
+func (d *Driver) SetNodeName(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg.NodeName = name
+}
+
+func (d *Driver) nodeName() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.NodeName
+}
+
+// Name is "vm".
+func (d *Driver) Name() string { return DriverName }
+
+// instanceDir is where an instance's files live. The name is short because QEMU's
+// sockets live in it and a unix socket path has at most 107 bytes.
+func (d *Driver) instanceDir(uid string) string {
+	return filepath.Join(d.cfg.StateDir, "instances", shortID(uid))
+}
+
+// shortID is the first 16 hex digits of a UID (64 bits: unique enough on a node).
+func shortID(uid string) string {
+	s := strings.ReplaceAll(uid, "-", "")
+	if len(s) > 16 {
+		s = s[:16]
+	}
+	return s
+}
+
+// macFor derives a VM's MAC from its instance UID, under QEMU's 52:54:00 prefix, so
+// the guest keeps its MAC across stops and starts.
+func macFor(uid string) string {
+	sum := sha256.Sum256([]byte(uid))
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", sum[0], sum[1], sum[2])
+}
+
+const taskFile = "task.json"
+
+// taskRecord is task.json: the handle and the instance, enough to find the VM again.
+type taskRecord struct {
+	Handle   agent.TaskHandle `json:"handle"`
+	Instance instanceRef      `json:"instance"`
+}
+
+func (d *Driver) saveTask(t *task) error {
+	b, err := json.Marshal(taskRecord{Handle: t.handle, Instance: t.inst})
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(t.dir, taskFile), b, 0o600)
+}
+
+// diskTasks reads every task.json on the node.
+func (d *Driver) diskTasks() ([]*taskRecord, []string, error) {
+	dirs, err := filepath.Glob(filepath.Join(d.cfg.StateDir, "instances", "*", taskFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []*taskRecord
+	var paths []string
+	for _, p := range dirs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var r taskRecord
+		if json.Unmarshal(b, &r) != nil || r.Handle.ID == "" {
+			d.log.Warn("unreadable VM task record; ignoring it", zap.String("path", p))
+			continue
+		}
+		recs = append(recs, &r)
+		paths = append(paths, filepath.Dir(p))
+	}
+	return recs, paths, nil
+}
+
+// lookup finds a task by ID: one this process tracks, or one recorded on disk (found
+// after a restart), which it re-attaches to if its QEMU still runs.
+func (d *Driver) lookup(ctx context.Context, id string) (*task, error) {
+	d.mu.Lock()
+	t := d.tasks[id]
+	d.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	recs, dirs, err := d.diskTasks()
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		if r.Handle.ID != id {
+			continue
+		}
+		t := &task{handle: r.Handle, dir: dirs[i], inst: r.Instance, done: make(chan struct{})}
+		vm, err := hypervisor.Attach(ctx, t.dir)
+		switch {
+		case errors.Is(err, hypervisor.ErrNotRunning):
+			t.exit = &agent.ExitResult{Code: 0, Err: errors.New("the VM ended while the agent was down")}
+			close(t.done)
+		case err != nil:
+			return nil, fmt.Errorf("re-attaching VM %s: %w", id, err)
+		default:
+			t.vm = vm
+		}
+		return d.track(t), nil
+	}
+	return nil, fmt.Errorf("VM task %s: not found", id)
+}
+
+// track registers t and, for a running VM, watches for its exit.
+func (d *Driver) track(t *task) *task {
+	d.mu.Lock()
+	if cur := d.tasks[t.handle.ID]; cur != nil {
+		d.mu.Unlock()
+		if t.vm != nil && t.vm != cur.vm {
+			_ = t.vm.Close()
+		}
+		return cur
+	}
+	d.tasks[t.handle.ID] = t
+	d.mu.Unlock()
+	if t.vm != nil {
+		go func() {
+			<-t.vm.Done()
+			reason := t.vm.ExitReason()
+			res := &agent.ExitResult{FinishedAt: time.Now()}
+			switch reason {
+			case hypervisor.ExitKilled:
+				res.Code, res.Signal = 137, 9
+			case "", "guest-shutdown", "host-qmp-quit", "host-signal", "guest-reset":
+			default:
+				res.Code = 1
+			}
+			d.mu.Lock()
+			t.exit = res
+			d.mu.Unlock()
+			close(t.done)
+			d.log.Info("VM exited", zap.String("instance", t.inst.key()), zap.String("reason", reason))
+		}()
+	}
+	return t
+}
+
+// Wait blocks until the VM's QEMU has exited.
+func (d *Driver) Wait(ctx context.Context, id string) (*agent.ExitResult, error) {
+	t, err := d.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-t.done:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return t.exit, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Stop powers the VM off through ACPI, and has QEMU quit (then kills it) after grace.
+func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	t, err := d.lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	if t.vm == nil {
+		return nil
+	}
+	select {
+	case <-t.done:
+		return nil
+	default:
+	}
+	d.log.Info("stopping VM", zap.String("instance", t.inst.key()), zap.Duration("grace", grace))
+	return t.vm.Stop(ctx, grace)
+}
+
+// Destroy removes the run's files. The disk stays while the instance exists (a
+// stopped VM keeps it); once the instance is gone, its whole directory goes.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	t, err := d.lookup(ctx, id)
+	if err != nil {
+		return nil // unknown: nothing left
+	}
+	select {
+	case <-t.done:
+	default:
+		return fmt.Errorf("VM task %s is still running", id)
+	}
+	if t.vm != nil {
+		_ = t.vm.Close()
+	}
+	for _, f := range []string{taskFile, "qmp.sock", "console.sock", "qemu.pid"} {
+		if err := os.Remove(filepath.Join(t.dir, f)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	d.mu.Lock()
+	delete(d.tasks, id)
+	d.mu.Unlock()
+	d.sweepInstance(ctx, t.inst)
+	return nil
+}
+
+// sweepInstance removes an instance's directory once the Instance is gone (or is
+// another one by that name) and no task of it runs.
+func (d *Driver) sweepInstance(ctx context.Context, ref instanceRef) {
+	k, _ := api.LookupKind("instances")
+	o, err := d.cfg.Client.Get(ctx, k, ref.Namespace, ref.Name)
+	if err == nil && o.GetObjectMeta().UID == ref.UID {
+		return
+	}
+	if err != nil && !client.IsNotFound(err) {
+		return // cannot tell: keep the disk
+	}
+	d.removeInstanceDir(ref.UID)
+}
+
+func (d *Driver) removeInstanceDir(uid string) {
+	dir := d.instanceDir(uid)
+	if _, err := os.Stat(filepath.Join(dir, taskFile)); err == nil {
+		return // a run is recorded: its Destroy sweeps
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		d.log.Warn("removing a deleted instance's files failed", zap.String("dir", dir), zap.Error(err))
+	} else {
+		d.log.Info("removed the files of a deleted instance", zap.String("dir", dir))
+	}
+}
+
+// Inspect reports whether the VM's QEMU runs.
+func (d *Driver) Inspect(ctx context.Context, id string) (*agent.TaskStatus, error) {
+	t, err := d.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	st := &agent.TaskStatus{ID: id, PID: t.handle.PID, StartedAt: t.handle.StartedAt, State: agent.TaskRunning}
+	select {
+	case <-t.done:
+		d.mu.Lock()
+		st.State, st.Exit = agent.TaskExited, t.exit
+		st.FinishedAt = t.exit.FinishedAt
+		d.mu.Unlock()
+	default:
+	}
+	return st, nil
+}
+
+// Recover re-attaches to a VM that kept running while the agent was down.
+func (d *Driver) Recover(ctx context.Context, h *agent.TaskHandle) error {
+	t, err := d.lookup(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	d.enqueue(t.inst.key())
+	return nil
+}
+
+// Tasks lists the VM runs recorded on this node.
+func (d *Driver) Tasks(ctx context.Context) ([]*agent.TaskHandle, error) {
+	recs, _, err := d.diskTasks()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*agent.TaskHandle, 0, len(recs))
+	for _, r := range recs {
+		h := r.Handle
+		out = append(out, &h)
+	}
+	return out, nil
+}
+
+// ReleaseSandbox frees the VM's tap and address.
+func (d *Driver) ReleaseSandbox(ctx context.Context, podUID string) error {
+	if d.cfg.Network == nil {
+		return nil
+	}
+	return d.cfg.Network.TeardownTap(ctx, podUID)
+}
+
+// running returns the live task of an instance, or nil.
+func (d *Driver) running(uid string) *task {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.tasks {
+		if t.inst.UID != uid || t.vm == nil {
+			continue
+		}
+		select {
+		case <-t.done:
+		default:
+			return t
+		}
+	}
+	return nil
+}
+
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:12]
+}
