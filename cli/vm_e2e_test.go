@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,9 @@ func TestVMLifecycle(t *testing.T) {
 		t.Errorf("vm list:\n%s", list)
 	}
 
+	// The interactive console reaches the guest's shell, and Ctrl-] detaches.
+	consoleSession(t, c, "g1")
+
 	// A pod reaches the VM's address on the pod network.
 	c.must("apply", "-f", writeFile(t, "client.yaml", `apiVersion: v1
 kind: Pod
@@ -222,6 +226,49 @@ spec: {flavor: e2e.huge, image: guest}
 	var vols struct{ Items []json.RawMessage }
 	if err := json.Unmarshal([]byte(c.must("get", "volumes", "-o", "json")), &vols); err != nil || len(vols.Items) != 1 {
 		t.Errorf("the volume should outlive the instance: %v %d", err, len(vols.Items))
+	}
+}
+
+// consoleSession runs `cloudbox vm console NAME` with piped input: it types a
+// command into the guest's shell, waits for the answer (which the typed line itself
+// does not contain), then sends Ctrl-] and expects the CLI to detach.
+func consoleSession(t *testing.T, c *cluster, name string) {
+	t.Helper()
+	in, typing := io.Pipe()
+	out := lineWriter{ch: make(chan string, 256)}
+	app := App()
+	app.Writer, app.ErrWriter, app.Reader = out, out, in
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ReorderArgs(app, []string{"cloudbox", "--config", c.config, "vm", "console", name}))
+	}()
+	go func() { _, _ = typing.Write([]byte("\necho console-$((6*7))\n")) }()
+	var seen strings.Builder
+	deadline := time.After(vmWait)
+	for !strings.Contains(seen.String(), "console-42") {
+		select {
+		case chunk := <-out.ch:
+			seen.WriteString(chunk)
+		case err := <-done:
+			t.Fatalf("vm console ended before the guest answered: %v\n%s", err, seen.String())
+		case <-deadline:
+			t.Fatalf("the guest's shell did not answer on the console:\n%s", seen.String())
+		}
+	}
+	go func() { _, _ = typing.Write([]byte{0x1d}) }()
+	for {
+		select {
+		case chunk := <-out.ch:
+			seen.WriteString(chunk)
+		case err := <-done:
+			if err != nil || !strings.Contains(seen.String(), "Detached.") {
+				t.Fatalf("vm console after Ctrl-]: %v\n%s", err, seen.String())
+			}
+			typing.Close()
+			return
+		case <-time.After(30 * time.Second):
+			t.Fatalf("vm console did not detach on Ctrl-]:\n%s", seen.String())
+		}
 	}
 }
 
