@@ -146,6 +146,28 @@ spec:
 		}
 		return err
 	})
+	// A Service selects the VM by its labels (the launcher pod's): its endpoint is
+	// the VM's address, and the pod reaches the VM through the Service's name.
+	c.must("apply", "-f", writeFile(t, "vmweb.yaml", `apiVersion: v1
+kind: Service
+metadata: {name: vmweb}
+spec:
+  selector: {compute.cloudbox.io/instance: g1}
+  ports: [{port: 8080, targetPort: 80}]
+`))
+	eventually(t, "the Service's endpoint being the VM", func() error {
+		if out := c.must("get", "endpoints", "vmweb"); !strings.Contains(out, inst.Status.Address+":80") {
+			return fmt.Errorf("endpoints:\n%s", out)
+		}
+		return nil
+	})
+	eventually(t, "the pod reaching the VM through the Service", func() error {
+		got, err := podGet(c, "default", "vmclient", "http://vmweb:8080/")
+		if err == nil && !strings.Contains(got, "hello from g1") {
+			err = fmt.Errorf("answer %q", got)
+		}
+		return err
+	})
 
 	// A volume is hot-plugged and the guest sees a new disk; then it is unplugged.
 	c.must("volume", "create", "data", "--size", "1")
