@@ -51,6 +51,28 @@ func (i *Informer) AddHandler(h Handler) { i.hs = append(i.hs, h) }
 // Synced is closed once the first list has been loaded.
 func (i *Informer) Synced() <-chan struct{} { return i.synced }
 
+// WaitForSync waits until every informer has loaded its first list; it returns
+// false if ctx ends first.
+func WaitForSync(ctx context.Context, infs ...*Informer) bool {
+	for _, inf := range infs {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// StartInformers runs each informer until ctx ends and waits for them to sync, as
+// WaitForSync.
+func StartInformers(ctx context.Context, infs ...*Informer) bool {
+	for _, inf := range infs {
+		go inf.Run(ctx)
+	}
+	return WaitForSync(ctx, infs...)
+}
+
 // List returns the cached objects; they must not be modified.
 func (i *Informer) List() []api.Object {
 	i.mu.RLock()

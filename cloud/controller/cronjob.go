@@ -88,12 +88,8 @@ func (c *CronJobController) Run(ctx context.Context) {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
-	for _, inf := range []*client.Informer{c.CronJobs, c.Jobs} {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.WaitForSync(ctx, c.CronJobs, c.Jobs) {
+		return
 	}
 	c.queue.Work(ctx, c.Logger, c.sync)
 }

@@ -79,16 +79,8 @@ func (c *DeploymentController) Run(ctx context.Context) {
 			}
 		}
 	}})
-	infs := []*client.Informer{c.Deployments, c.ReplicaSets, c.Pods}
-	for _, inf := range infs {
-		go inf.Run(ctx)
-	}
-	for _, inf := range infs {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.StartInformers(ctx, c.Deployments, c.ReplicaSets, c.Pods) {
+		return
 	}
 	runAppsWorkers(ctx, c.queue, 4, c.Logger, c.sync)
 }

@@ -74,16 +74,8 @@ func (c *EndpointsController) Run(ctx context.Context) {
 		},
 		OnDelete: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
 	})
-	infs := []*client.Informer{c.Services, c.Endpoints, c.Pods}
-	for _, inf := range infs {
-		go inf.Run(ctx)
-	}
-	for _, inf := range infs {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.StartInformers(ctx, c.Services, c.Endpoints, c.Pods) {
+		return
 	}
 	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger.Named("endpoints"), c.sync)
 }

@@ -83,9 +83,7 @@ func (gc *GarbageCollector) Run(ctx context.Context) {
 		go func() { defer wg.Done(); inf.Run(ctx) }()
 	}
 	for _, inf := range gc.informers {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
+		if !client.WaitForSync(ctx, inf) {
 			return
 		}
 	}

@@ -112,16 +112,8 @@ func (c *InstanceController) Run(ctx context.Context) {
 		OnAdd:    func(o api.Object) { c.queue.Add(volumeKeyPrefix + o.GetObjectMeta().Key()) },
 		OnUpdate: func(_, o api.Object) { c.queue.Add(volumeKeyPrefix + o.GetObjectMeta().Key()) },
 	})
-	infs := []*client.Informer{c.Instances, c.Pods, c.Flavors, c.Images, c.KeyPairs, c.Volumes}
-	for _, inf := range infs {
-		go inf.Run(ctx)
-	}
-	for _, inf := range infs {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.StartInformers(ctx, c.Instances, c.Pods, c.Flavors, c.Images, c.KeyPairs, c.Volumes) {
+		return
 	}
 	runAppsWorkers(ctx, c.queue, 2, c.Logger.Named("instance"), func(ctx context.Context, key string) error {
 		if vol, ok := strings.CutPrefix(key, volumeKeyPrefix); ok {

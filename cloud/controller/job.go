@@ -113,12 +113,8 @@ func (c *JobController) Run(ctx context.Context) {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
-	for _, inf := range []*client.Informer{c.Jobs, c.Pods} {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.WaitForSync(ctx, c.Jobs, c.Pods) {
+		return
 	}
 	c.queue.Work(ctx, c.Logger, c.sync)
 }

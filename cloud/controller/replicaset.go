@@ -92,15 +92,8 @@ func (c *ReplicaSetController) Run(ctx context.Context) {
 			c.enqueueForPod(p)
 		},
 	})
-	for _, inf := range []*client.Informer{c.ReplicaSets, c.Pods} {
-		go inf.Run(ctx)
-	}
-	for _, inf := range []*client.Informer{c.ReplicaSets, c.Pods} {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.StartInformers(ctx, c.ReplicaSets, c.Pods) {
+		return
 	}
 	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger.Named("replicaset"), c.sync)
 }

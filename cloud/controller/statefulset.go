@@ -87,12 +87,8 @@ func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, infs []*c
 		wg.Add(1)
 		go func() { defer wg.Done(); inf.Run(ctx) }()
 	}
-	for _, inf := range infs {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.WaitForSync(ctx, infs...) {
+		return
 	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)

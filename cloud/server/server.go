@@ -298,12 +298,8 @@ func (s *Server) runMaster(ctx context.Context) error {
 		go1(func() { _ = ag.run(ctx, s.log) })
 	}
 	go1(func() {
-		for _, inf := range cp {
-			select {
-			case <-inf.Synced():
-			case <-ctx.Done():
-				return
-			}
+		if !client.WaitForSync(ctx, cp...) {
+			return
 		}
 		if ag != nil {
 			select {

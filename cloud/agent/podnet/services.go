@@ -61,12 +61,8 @@ func RunServices(ctx context.Context, cfg ServicesConfig) {
 		inf.AddHandler(client.Handler{OnAdd: poke, OnUpdate: func(_, o api.Object) { poke(o) }, OnDelete: poke})
 		go inf.Run(ctx)
 	}
-	for _, inf := range informers {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.WaitForSync(ctx, informers...) {
+		return
 	}
 	go serveDNS(ctx, network, informerResolver{services, endpoints}, log)
 	p := &proxy.Proxier{}

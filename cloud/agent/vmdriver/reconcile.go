@@ -41,14 +41,8 @@ func (d *Driver) Run(ctx context.Context) {
 		},
 	})
 	vols.AddHandler(client.Handler{OnDelete: func(o api.Object) { d.removeVolumeFile(o.(*api.VMVolume)) }})
-	go insts.Run(ctx)
-	go vols.Run(ctx)
-	for _, inf := range []*client.Informer{insts, vols} {
-		select {
-		case <-inf.Synced():
-		case <-ctx.Done():
-			return
-		}
+	if !client.StartInformers(ctx, insts, vols) {
+		return
 	}
 	d.sweep(insts, vols)
 	tick := time.NewTicker(resync)
