@@ -199,6 +199,13 @@ func (s *Server) Run(ctx context.Context) error {
 // pidFile lets `server --cleanup` find and stop a running server.
 func (s *Server) pidFile() string { return filepath.Join(s.cfg.DataDir, "server.pid") }
 
+func (s *Server) writePIDFile() error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(s.pidFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
 func (s *Server) runMaster(ctx context.Context) error {
 	dir := s.cfg.DataDir
 	// Secrets are sealed at rest with a key of the data dir (rotated by
@@ -266,7 +273,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(dir, "join-token"), []byte(joinToken+"\n"), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(s.pidFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := s.writePIDFile(); err != nil {
 		return err
 	}
 	defer os.Remove(s.pidFile())
@@ -360,6 +367,10 @@ func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn 
 }
 
 func (s *Server) runWorker(ctx context.Context) error {
+	if err := s.writePIDFile(); err != nil {
+		return err
+	}
+	defer os.Remove(s.pidFile())
 	ag, err := s.joinAgent(ctx, s.cfg.JoinURL, s.cfg.Token, false)
 	if err != nil {
 		return err

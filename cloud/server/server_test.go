@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,7 +235,8 @@ func TestWorkerJoinsAndGoesNotReadyWhenItStops(t *testing.T) {
 	}
 
 	ctx, stopWorker := context.WithCancel(context.Background())
-	worker, err := New(Config{Role: RoleWorker, JoinURL: master.URL(), Token: strings.TrimSpace(string(tok)), DataDir: t.TempDir(),
+	workerDir := t.TempDir()
+	worker, err := New(Config{Role: RoleWorker, JoinURL: master.URL(), Token: strings.TrimSpace(string(tok)), DataDir: workerDir,
 		NodeName: "edge-1", HeartbeatInterval: 200 * time.Millisecond, NodeResources: smallNode(), Logger: zaptest.NewLogger(t),
 		CgroupParent: testenv.CgroupParent(t)})
 	if err != nil {
@@ -253,9 +255,16 @@ func TestWorkerJoinsAndGoesNotReadyWhenItStops(t *testing.T) {
 	if err != nil || !o.(*api.Node).IsReady() {
 		t.Fatalf("joined node: %v %v", o, err)
 	}
+	// `server --cleanup` on a worker's data dir finds the running worker by its pid file.
+	if b, err := os.ReadFile(filepath.Join(workerDir, "server.pid")); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("worker pid file: %q %v", b, err)
+	}
 
 	stopWorker()
 	<-done
+	if _, err := os.Stat(filepath.Join(workerDir, "server.pid")); !os.IsNotExist(err) {
+		t.Errorf("the stopped worker left its pid file: %v", err)
+	}
 	wctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	events, err := cl.Watch(wctx, nodeKind, "", client.ListOptions{FieldSelector: "metadata.name=edge-1"})
