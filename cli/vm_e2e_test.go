@@ -130,6 +130,15 @@ func TestVMLifecycle(t *testing.T) {
 	// The interactive console reaches the guest's shell, and Ctrl-] detaches.
 	consoleSession(t, c, "g1")
 
+	// A disk image (qcow2, found from its content) boots through an overlay of its own.
+	c.must("image", "import", guest.Disk, "--name", "guestdisk")
+	if ls := c.must("image", "ls"); !strings.Contains(ls, "guestdisk") || !strings.Contains(ls, "qcow2") {
+		t.Errorf("image ls:\n%s", ls)
+	}
+	c.must("vm", "create", "d1", "--image", "guestdisk", "--flavor", "e2e.small", "--wait", "--timeout", "3m")
+	waitConsole(t, cl, "d1", "CLOUDBOX-GUEST-BOOTED", "cloudbox-guest: hostname=d1", "cloudbox-guest: disk present vda", "cloudbox-guest: ready")
+	c.must("vm", "delete", "d1", "--wait")
+
 	// A pod reaches the VM's address on the pod network.
 	c.must("apply", "-f", writeFile(t, "client.yaml", `apiVersion: v1
 kind: Pod
