@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs cloudbox's benchmarks with their peers (bare runc, podman) installed from
+# Runs cloudbox's benchmarks with their peers (bare runc, podman, QEMU) installed from
 # Debian. Run as root: bash scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +11,4 @@ build
 bin/cloudbox bench controlplane
 bin/cloudbox bench pods
 bin/cloudbox bench network
+bin/cloudbox bench vm
