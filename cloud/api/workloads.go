@@ -1,6 +1,9 @@
 package api
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // StatefulSet runs pods with stable names (NAME-0 .. NAME-N-1), stable hostnames and
 // a PersistentVolumeClaim per replica and claim template, created in order and
@@ -121,6 +124,26 @@ type DaemonSetStatus struct {
 	UpdatedNumberScheduled int32 `json:"updatedNumberScheduled,omitempty"`
 	NumberAvailable        int32 `json:"numberAvailable,omitempty"`
 	NumberUnavailable      int32 `json:"numberUnavailable,omitempty"`
+	// CollisionCount counts the ControllerRevision names the controller found taken
+	// by another revision; it is mixed into the next revision hash so that the name
+	// differs. Nil means none.
+	CollisionCount *int32 `json:"collisionCount,omitempty"`
+}
+
+// ControllerRevision is one revision of a DaemonSet's or StatefulSet's pod template,
+// kept by their controllers for `rollout history` and `rollout undo` (a Deployment's
+// revisions are its ReplicaSets). It is named SET-HASH, carries the hash in the label
+// controller-revision-hash and a controller owner reference to its set, so it goes
+// with the set. Its data never changes; its revision number does, when the set goes
+// back to the template, which then becomes the newest revision again.
+type ControllerRevision struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	// Data is the pod template itself. (Kubernetes stores a patch of the owner that
+	// replaces spec.template here; cloudbox keeps the template it would replace.)
+	Data *PodTemplateSpec `json:"data"`
+	// Revision orders a set's revisions; the newest has the highest number.
+	Revision int64 `json:"revision"`
 }
 
 // DaemonSetMaxUnavailable resolves the rolling update's bound against the number of
@@ -171,6 +194,9 @@ func validateStatefulSet(obj Object) FieldErrors {
 		errs.check("spec.replicas", checkNonNegative(int64(*s.Replicas)))
 	}
 	errs.check("spec.minReadySeconds", checkNonNegative(int64(s.MinReadySeconds)))
+	if r := s.RevisionHistoryLimit; r != nil {
+		errs.check("spec.revisionHistoryLimit", checkNonNegative(int64(*r)))
+	}
 	switch s.PodManagementPolicy {
 	case "", OrderedReadyPodManagement, ParallelPodManagement:
 	default:
@@ -269,6 +295,9 @@ func validateDaemonSet(obj Object) FieldErrors {
 	s := &obj.(*DaemonSet).Spec
 	var errs FieldErrors
 	errs.check("spec.minReadySeconds", checkNonNegative(int64(s.MinReadySeconds)))
+	if r := s.RevisionHistoryLimit; r != nil {
+		errs.check("spec.revisionHistoryLimit", checkNonNegative(int64(*r)))
+	}
 	switch s.UpdateStrategy.Type {
 	case "", RollingUpdateDaemonSetStrategyType:
 		if ru := s.UpdateStrategy.RollingUpdate; ru != nil {
@@ -287,7 +316,40 @@ func validateDaemonSetUpdate(oldObj, newObj Object) FieldErrors {
 	return validateSelectorUnchanged(oldObj.(*DaemonSet).Spec.Selector, newObj.(*DaemonSet).Spec.Selector)
 }
 
+func validateControllerRevision(obj Object) FieldErrors {
+	r := obj.(*ControllerRevision)
+	var errs FieldErrors
+	if r.Data == nil {
+		errs.add("data", "required")
+	}
+	if r.Revision < 1 {
+		errs.addf("revision", "%d must be greater than or equal to 1", r.Revision)
+	}
+	return errs
+}
+
+// validateControllerRevisionUpdate keeps the data as it was, as Kubernetes does: a
+// revision records a template that existed.
+func validateControllerRevisionUpdate(oldObj, newObj Object) FieldErrors {
+	o, n := oldObj.(*ControllerRevision), newObj.(*ControllerRevision)
+	var errs FieldErrors
+	// Compared as JSON, as stored: a decoded quantity may hold its value in another form.
+	ob, _ := json.Marshal(o.Data)
+	nb, _ := json.Marshal(n.Data)
+	if string(ob) != string(nb) {
+		errs.add("data", "field is immutable")
+	}
+	return errs
+}
+
 func init() {
+	Register(&KindInfo{Kind: "ControllerRevision", Group: "apps", Version: "v1", Resource: "controllerrevisions", Singular: "controllerrevision", Namespaced: true,
+		New: func() Object { return &ControllerRevision{} },
+		// SET-HASH may pass the 63 characters of a label when the set's name is long.
+		SubdomainNames: true,
+		Validate:       validateControllerRevision,
+		ValidateUpdate: validateControllerRevisionUpdate,
+	})
 	Register(&KindInfo{Kind: "StatefulSet", Group: "apps", Version: "v1", Resource: "statefulsets", Singular: "statefulset", ShortNames: []string{"sts"}, Namespaced: true,
 		New:            func() Object { return &StatefulSet{} },
 		Default:        defaultStatefulSet,
