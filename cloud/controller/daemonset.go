@@ -34,7 +34,9 @@ const dsUnschedulableTaint = "node.kubernetes.io/unschedulable"
 // once it is gone, made again. A template change is rolled out (RollingUpdate) by
 // deleting old pods, labelled with another controller-revision-hash, while at most
 // maxUnavailable nodes lack an available pod; a node gets its new pod only after its
-// old one is gone, so two daemons never share a node's host ports.
+// old one is gone, so two daemons never share a node's host ports. Each template the
+// set has had is kept as a ControllerRevision (history.go), pruned to
+// revisionHistoryLimit; the pods carry its hash.
 //
 // Pods are never adopted: a DaemonSet only manages the pods it made.
 type DaemonSetController struct {
@@ -49,6 +51,7 @@ type DaemonSetController struct {
 	sets, pods, nodes *client.Informer
 	queue             *Queue
 	exp               *appsExpectations
+	history           *revisionHistory
 }
 
 // Run works until ctx is cancelled.
@@ -67,6 +70,7 @@ func (c *DaemonSetController) Run(ctx context.Context) {
 	c.sets = client.NewInformer(c.Client, kindOrPanic("daemonsets"), "", client.ListOptions{}, c.Logger)
 	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
 	c.nodes = client.NewInformer(c.Client, kindOrPanic("nodes"), "", client.ListOptions{}, c.Logger)
+	c.history = newRevisionHistory(c.Client, c.Logger, "DaemonSet", c.queue)
 
 	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
 	c.sets.AddHandler(client.Handler{
@@ -101,7 +105,7 @@ func (c *DaemonSetController) Run(ctx context.Context) {
 		},
 		OnDelete: func(api.Object) { c.enqueueAll() },
 	})
-	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.nodes}, c.sync)
+	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.nodes, c.history.informer}, c.sync)
 }
 
 func (c *DaemonSetController) enqueueAll() {
@@ -194,7 +198,17 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 	if ds.DeletionTimestamp != nil {
 		return nil
 	}
-	hash := templateHash(&ds.Spec.Template)
+	// The template's revision: pods carry its hash.
+	revs := c.history.owned(ds)
+	cur, err := c.history.current(ctx, ds, &ds.Spec.Template, ds.Status.CollisionCount, revs)
+	if errors.Is(err, errRevisionNameTaken) {
+		return c.countCollision(ctx, ds, err)
+	}
+	if err != nil {
+		return err
+	}
+	hash := revisionHashOf(ds.Name, cur)
+	live := map[string]bool{hash: true}
 	states := map[string]*dsNodeState{}
 	for _, no := range c.nodes.List() {
 		n := no.(*api.Node)
@@ -212,6 +226,7 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 			states[p.Spec.NodeName] = s
 		}
 		s.pods = append(s.pods, p)
+		live[p.Labels[api.LabelControllerRevisionHash]] = true
 	}
 	for _, s := range states {
 		sort.SliceStable(s.pods, func(i, j int) bool {
@@ -222,7 +237,6 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 			return s.pods[i].Name < s.pods[j].Name
 		})
 	}
-	var err error
 	// A lagging cache must not make a second pod for a node, nor count a pod it
 	// already deleted as available: act only once earlier writes are seen.
 	if c.exp.satisfied(key) {
@@ -234,7 +248,23 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 	if serr := c.updateStatus(ctx, ds, hash, states); err == nil {
 		err = serr
 	}
+	limit := int(api.Int32Value(ds.Spec.RevisionHistoryLimit, api.DefaultRevisionHistoryLimit))
+	if perr := c.history.prune(ctx, &ds.ObjectMeta, revs, limit, func(r *api.ControllerRevision) bool { return live[revisionHashOf(ds.Name, r)] }); err == nil {
+		err = perr
+	}
 	return err
+}
+
+// countCollision records in ds's status that the name of its next revision was
+// taken, so that the next sync hashes the template to another name.
+func (c *DaemonSetController) countCollision(ctx context.Context, ds *api.DaemonSet, cause error) error {
+	next := api.DeepCopy(ds).(*api.DaemonSet)
+	n := api.Int32Value(next.Status.CollisionCount, 0) + 1
+	next.Status.CollisionCount = &n
+	if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
+		return fmt.Errorf("%w; counting the collision: %w", cause, err)
+	}
+	return fmt.Errorf("%w; collision count now %d", cause, n)
 }
 
 // manage makes the missing pods and deletes those that do not belong.
@@ -386,7 +416,7 @@ func (c *DaemonSetController) createPod(ctx context.Context, ds *api.DaemonSet, 
 func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
 	now := c.Now()
 	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
-	st := api.DaemonSetStatus{ObservedGeneration: ds.Generation}
+	st := api.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount}
 	var recheck time.Duration
 	for _, s := range states {
 		p := s.active()
@@ -419,7 +449,7 @@ func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSe
 		// A pod becomes available by the passing of time, which no watch reports.
 		c.queue.AddAfter(ds.Key(), recheck+10*time.Millisecond)
 	}
-	if st == ds.Status {
+	if reflect.DeepEqual(st, ds.Status) {
 		return nil
 	}
 	next := api.DeepCopy(ds).(*api.DaemonSet)

@@ -309,3 +309,99 @@ func TestDaemonSetNodeFit(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonSetRevisionHistory: a ControllerRevision per template, owned by the set,
+// numbered in the order the templates were current; going back renumbers the old
+// revision; revisionHistoryLimit prunes the oldest that no pod runs; the garbage
+// collector deletes them with the set.
+func TestDaemonSetRevisionHistory(t *testing.T) {
+	cl := newTestAPI(t)
+	ctx := context.Background()
+	startDSKubelet(t, cl)
+	startController(t, (&DaemonSetController{Client: cl}).Run)
+	startController(t, (&GarbageCollector{Client: cl}).Run)
+	dsNewNode(t, cl, "n1", nil, false)
+	ds := dsNew("agent", nil)
+	two := int32(2)
+	ds.Spec.RevisionHistoryLimit = &two
+	ds.Annotations = map[string]string{api.AnnotationChangeCause: "first"}
+	ds = mustCreate(t, cl, ds).(*api.DaemonSet)
+
+	// name returns the revision name of the set's template as stored now.
+	name := func() string { return "agent-" + templateHash(storedTemplate(t, cl, "daemonsets", "agent")) }
+	setImage := func(image string) string {
+		change(t, cl, "daemonsets", "default", "agent", func(o api.Object) {
+			o.(*api.DaemonSet).Spec.Template.Spec.Containers[0].Image = image
+		})
+		return name()
+	}
+	// podAt waits until n1's pod runs the revision named rev.
+	podAt := func(rev string) {
+		t.Helper()
+		waitList(t, cl, "pods", "default", "n1's pod at "+rev, func(items []api.Object) bool {
+			ps := dsPodsByNode(items)["n1"]
+			return len(ps) == 1 && "agent-"+ps[0].Labels[api.LabelControllerRevisionHash] == rev && appsPodReady(ps[0])
+		})
+	}
+
+	r1 := name()
+	revs := waitRevisions(t, cl, "agent", "the first revision", map[string]int64{r1: 1})
+	first := revs[r1]
+	if ref := first.ControllerRef(); ref == nil || ref.UID != ds.UID || ref.Kind != "DaemonSet" {
+		t.Errorf("owner references %+v", first.OwnerReferences)
+	}
+	if first.Labels[api.LabelControllerRevisionHash] != templateHash(&ds.Spec.Template) || first.Labels["app"] != "agent" {
+		t.Errorf("labels %v", first.Labels)
+	}
+	if first.Annotations[api.AnnotationChangeCause] != "first" {
+		t.Errorf("annotations %v, want the set's change cause", first.Annotations)
+	}
+	if first.Data == nil || templateHash(first.Data) != templateHash(&ds.Spec.Template) {
+		t.Errorf("data %+v is not the set's template", first.Data)
+	}
+	podAt(r1)
+
+	// A new template is a new revision, numbered next.
+	r2 := setImage("busybox:2")
+	waitRevisions(t, cl, "agent", "revision 2", map[string]int64{r1: 1, r2: 2})
+	podAt(r2)
+
+	// Going back renumbers the old revision instead of making another.
+	if back := setImage("busybox:1"); back != r1 {
+		t.Fatalf("the first template hashes to %s now, %s before", back, r1)
+	}
+	waitRevisions(t, cl, "agent", "revision 1 renumbered to 3", map[string]int64{r2: 2, r1: 3})
+	podAt(r1)
+
+	// Two old revisions are kept besides the current one.
+	r4 := setImage("busybox:4")
+	waitRevisions(t, cl, "agent", "revision 4", map[string]int64{r2: 2, r1: 3, r4: 4})
+	podAt(r4)
+	r5 := setImage("busybox:5")
+	waitRevisions(t, cl, "agent", "revision 2 pruned", map[string]int64{r1: 3, r4: 4, r5: 5})
+	podAt(r5)
+
+	// A revision a pod still runs is kept, whatever the limit: with OnDelete the pod
+	// stays at revision 5 through the next template.
+	change(t, cl, "daemonsets", "default", "agent", func(o api.Object) {
+		s := &o.(*api.DaemonSet).Spec
+		s.UpdateStrategy = api.DaemonSetUpdateStrategy{Type: api.OnDeleteDaemonSetStrategyType}
+		zero := int32(0)
+		s.RevisionHistoryLimit = &zero
+	})
+	waitRevisions(t, cl, "agent", "all but the current revision pruned", map[string]int64{r5: 5})
+	r6 := setImage("busybox:6")
+	waitRevisions(t, cl, "agent", "revision 6, and 5 that the pod runs", map[string]int64{r5: 5, r6: 6})
+	pod := dsWaitNodes(t, cl, "n1's pod", "n1")["n1"][0]
+	if _, err := cl.Delete(ctx, kind("pods"), "default", pod.Name); err != nil {
+		t.Fatal(err)
+	}
+	podAt(r6)
+	waitRevisions(t, cl, "agent", "revision 5 pruned once no pod runs it", map[string]int64{r6: 6})
+
+	// The revisions go with the set.
+	if _, err := cl.Delete(ctx, kind("daemonsets"), "default", "agent"); err != nil {
+		t.Fatal(err)
+	}
+	waitRevisions(t, cl, "agent", "the revisions to be deleted with the set", map[string]int64{})
+}

@@ -2,9 +2,8 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"hash/fnv"
 	"reflect"
 	"strconv"
 	"strings"
@@ -30,6 +29,9 @@ func init() {
 // removed highest ordinal first, one at a time; a claim per replica and claim
 // template, named TEMPLATE-STS-ORDINAL, which outlives the pod and scale-down; and a
 // rolling update that replaces pods from the highest ordinal down to the partition.
+// Each template the set has had is kept as a ControllerRevision (history.go), pruned
+// to revisionHistoryLimit; the pods carry its name, and status.currentRevision and
+// updateRevision name revisions.
 //
 // A pod whose claim is bound is pinned to the claim's node with a nodeSelector on
 // kubernetes.io/hostname, since a local volume cannot follow it elsewhere.
@@ -43,6 +45,7 @@ type StatefulSetController struct {
 
 	sets, pods, claims *client.Informer
 	queue              *Queue
+	history            *revisionHistory
 }
 
 // Run works until ctx is cancelled.
@@ -57,6 +60,7 @@ func (c *StatefulSetController) Run(ctx context.Context) {
 	c.sets = client.NewInformer(c.Client, kindOrPanic("statefulsets"), "", client.ListOptions{}, c.Logger)
 	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
 	c.claims = client.NewInformer(c.Client, kindOrPanic("persistentvolumeclaims"), "", client.ListOptions{}, c.Logger)
+	c.history = newRevisionHistory(c.Client, c.Logger, "StatefulSet", c.queue)
 	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
 	c.sets.AddHandler(client.Handler{OnAdd: addSet, OnUpdate: func(_, o api.Object) { addSet(o) }})
 	onPod := func(o api.Object) {
@@ -66,7 +70,7 @@ func (c *StatefulSetController) Run(ctx context.Context) {
 		}
 	}
 	c.pods.AddHandler(client.Handler{OnAdd: onPod, OnUpdate: func(_, o api.Object) { onPod(o) }, OnDelete: onPod})
-	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.claims}, c.sync)
+	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.claims, c.history.informer}, c.sync)
 }
 
 func kindOrPanic(resource string) *api.KindInfo {
@@ -100,13 +104,8 @@ func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, infs []*c
 	<-ctx.Done()
 }
 
-// templateHash names a pod template's revision.
-func templateHash(t *api.PodTemplateSpec) string {
-	b, _ := json.Marshal(t)
-	h := fnv.New32a()
-	h.Write(b)
-	return fmt.Sprintf("%08x", h.Sum32())[:8]
-}
+// templateHash names a pod template's revision before any hash collision.
+func templateHash(t *api.PodTemplateSpec) string { return revisionHash(t, nil) }
 
 func podReady(p *api.Pod) bool {
 	c := p.Status.Condition(api.PodReady)
@@ -140,16 +139,27 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 	if set.DeletionTimestamp != nil {
 		return nil
 	}
-	revision := set.Name + "-" + templateHash(&set.Spec.Template)
+	// Pods carry their revision's name (SET-HASH), as in Kubernetes.
+	revs := c.history.owned(set)
+	cur, err := c.history.current(ctx, set, &set.Spec.Template, set.Status.CollisionCount, revs)
+	if errors.Is(err, errRevisionNameTaken) {
+		return c.countCollision(ctx, set, err)
+	}
+	if err != nil {
+		return err
+	}
+	revision := cur.Name
 	replicas := int(api.Int32Value(set.Spec.Replicas, 1))
 	ordered := set.Spec.PodManagementPolicy != api.ParallelPodManagement
 	byOrdinal := map[int]*api.Pod{}
 	var condemned []*api.Pod // ordinals beyond replicas, highest first
+	live := map[string]bool{revision: true, set.Status.CurrentRevision: true}
 	for _, po := range c.pods.List() {
 		p := po.(*api.Pod)
 		if p.Namespace != set.Namespace || !p.IsControlledBy(set.UID) {
 			continue
 		}
+		live[p.Labels[api.LabelControllerRevisionHash]] = true
 		n := ordinalOf(set.Name, p.Name)
 		if n < 0 {
 			continue
@@ -159,11 +169,27 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 			condemned = append(condemned, p)
 		}
 	}
-	err := c.reconcile(ctx, set, revision, replicas, ordered, byOrdinal, condemned)
+	err = c.reconcile(ctx, set, revision, replicas, ordered, byOrdinal, condemned)
 	if serr := c.updateStatus(ctx, set, revision, replicas, byOrdinal); err == nil {
 		err = serr
 	}
+	limit := int(api.Int32Value(set.Spec.RevisionHistoryLimit, api.DefaultRevisionHistoryLimit))
+	if perr := c.history.prune(ctx, &set.ObjectMeta, revs, limit, func(r *api.ControllerRevision) bool { return live[r.Name] }); err == nil {
+		err = perr
+	}
 	return err
+}
+
+// countCollision records in set's status that the name of its next revision was
+// taken, so that the next sync hashes the template to another name.
+func (c *StatefulSetController) countCollision(ctx context.Context, set *api.StatefulSet, cause error) error {
+	next := api.DeepCopy(set).(*api.StatefulSet)
+	n := api.Int32Value(next.Status.CollisionCount, 0) + 1
+	next.Status.CollisionCount = &n
+	if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
+		return fmt.Errorf("%w; counting the collision: %w", cause, err)
+	}
+	return fmt.Errorf("%w; collision count now %d", cause, n)
 }
 
 func (c *StatefulSetController) reconcile(ctx context.Context, set *api.StatefulSet, revision string, replicas int, ordered bool, byOrdinal map[int]*api.Pod, condemned []*api.Pod) error {

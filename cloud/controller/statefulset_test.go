@@ -181,3 +181,80 @@ func TestStatefulSetRollingUpdateHighestFirst(t *testing.T) {
 		return image(items, "web-0") == "busybox:2"
 	})
 }
+
+// TestStatefulSetRevisionHistory: revisions as for DaemonSets, with status naming
+// them: a revision stays while a pod runs it or status.currentRevision names it.
+func TestStatefulSetRevisionHistory(t *testing.T) {
+	cl := newTestAPI(t)
+	ctx := context.Background()
+	startController(t, (&StatefulSetController{Client: cl}).Run)
+	startController(t, (&GarbageCollector{Client: cl}).Run)
+	set := newStatefulSet("web", 1)
+	set.Spec.UpdateStrategy = api.StatefulSetUpdateStrategy{Type: api.OnDeleteStatefulSetStrategyType}
+	one := int32(1)
+	set.Spec.RevisionHistoryLimit = &one
+	set = mustCreate(t, cl, set).(*api.StatefulSet)
+
+	name := func() string { return "web-" + templateHash(storedTemplate(t, cl, "statefulsets", "web")) }
+	setImage := func(image string) string {
+		change(t, cl, "statefulsets", "default", "web", func(o api.Object) {
+			o.(*api.StatefulSet).Spec.Template.Spec.Containers[0].Image = image
+		})
+		return name()
+	}
+	waitStatus := func(what, current, update string) {
+		t.Helper()
+		waitList(t, cl, "statefulsets", "default", what, func(items []api.Object) bool {
+			st := items[0].(*api.StatefulSet).Status
+			return st.CurrentRevision == current && st.UpdateRevision == update
+		})
+	}
+
+	r1 := name()
+	revs := waitRevisions(t, cl, "web", "the first revision", map[string]int64{r1: 1})
+	if ref := revs[r1].ControllerRef(); ref == nil || ref.UID != set.UID || ref.Kind != "StatefulSet" {
+		t.Errorf("owner references %+v", revs[r1].OwnerReferences)
+	}
+	waitList(t, cl, "pods", "default", "web-0", func(items []api.Object) bool { return podNamed(items, "web-0") != nil })
+	if got := getPod(t, cl, "web-0").Labels[api.LabelControllerRevisionHash]; got != r1 {
+		t.Errorf("web-0 at revision %q, want %s", got, r1)
+	}
+	setPodReady(t, cl, getPod(t, cl, "web-0"), true)
+	waitStatus("revision 1 current", r1, r1)
+
+	// OnDelete: web-0 stays at r1 while the template moves on.
+	r2 := setImage("busybox:2")
+	waitRevisions(t, cl, "web", "revision 2", map[string]int64{r1: 1, r2: 2})
+	waitStatus("revision 2 to be the update revision", r1, r2)
+	setImage("busybox")
+	waitRevisions(t, cl, "web", "revision 1 renumbered to 3", map[string]int64{r2: 2, r1: 3})
+	waitStatus("revision 1 current again", r1, r1)
+	r4 := setImage("busybox:4")
+	waitRevisions(t, cl, "web", "revision 4", map[string]int64{r2: 2, r1: 3, r4: 4})
+	// r2 and r4 are used by nothing; one old revision is kept.
+	r5 := setImage("busybox:5")
+	waitRevisions(t, cl, "web", "revision 2 pruned, 1 kept for web-0", map[string]int64{r1: 3, r4: 4, r5: 5})
+
+	// A new web-0 runs r5 but r1 stays current until it is Ready.
+	old := getPod(t, cl, "web-0")
+	if _, err := cl.Delete(ctx, kind("pods"), "default", "web-0"); err != nil {
+		t.Fatal(err)
+	}
+	waitList(t, cl, "pods", "default", "web-0 to come back", func(items []api.Object) bool {
+		p, _ := podNamed(items, "web-0").(*api.Pod)
+		return p != nil && p.UID != old.UID
+	})
+	if got := getPod(t, cl, "web-0").Labels[api.LabelControllerRevisionHash]; got != r5 {
+		t.Errorf("the new web-0 at revision %q, want %s", got, r5)
+	}
+	waitStatus("revision 1 still current", r1, r5)
+	waitRevisions(t, cl, "web", "revision 1 kept while current", map[string]int64{r1: 3, r4: 4, r5: 5})
+	setPodReady(t, cl, getPod(t, cl, "web-0"), true)
+	waitStatus("revision 5 current", r5, r5)
+	waitRevisions(t, cl, "web", "revision 1 pruned", map[string]int64{r4: 4, r5: 5})
+
+	if _, err := cl.Delete(ctx, kind("statefulsets"), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	waitRevisions(t, cl, "web", "the revisions to be deleted with the set", map[string]int64{})
+}
