@@ -43,7 +43,7 @@ func KillAll(ctx context.Context, stateDir string, log *zap.Logger) error {
 		_ = vm.Close()
 	}
 	if _, err := os.Stat(stateDir); err == nil && len(errs) == 0 {
-		log.Info("no VM left running", zap.String("state_dir", stateDir))
+		log.Info("every VM of this node is stopped", zap.String("state_dir", stateDir))
 	}
 	return errors.Join(errs...)
 }
