@@ -7,8 +7,8 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 )
 
-// The tables of StatefulSets, DaemonSets and PersistentVolumeClaims, with kubectl's
-// columns.
+// The tables of StatefulSets, DaemonSets, their ControllerRevisions and
+// PersistentVolumeClaims, with kubectl's columns.
 func init() {
 	tables["statefulsets"] = columns{
 		headers: []string{"NAME", "READY", "AGE"},
@@ -38,6 +38,13 @@ func init() {
 			return containersAndImages(o.(*api.DaemonSet).Spec.Template.Spec)
 		},
 	}
+	tables["controllerrevisions"] = columns{
+		headers: []string{"NAME", "CONTROLLER", "REVISION", "AGE"},
+		row: func(o api.Object) []string {
+			r := o.(*api.ControllerRevision)
+			return []string{r.Name, controllerName(r.ControllerRef()), fmt.Sprint(r.Revision), age(r.CreationTimestamp)}
+		},
+	}
 	tables["persistentvolumeclaims"] = columns{
 		headers: []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"},
 		row: func(o api.Object) []string {
@@ -56,6 +63,18 @@ func init() {
 			return []string{c.Name, c.Status.Phase, volume, capacity, accessModes(c.Status.AccessModes), orNone(class), age(c.CreationTimestamp)}
 		},
 	}
+}
+
+// controllerName writes a controller reference as kubectl does: daemonset.apps/agent.
+func controllerName(ref *api.OwnerReference) string {
+	if ref == nil {
+		return "<none>"
+	}
+	kind := strings.ToLower(ref.Kind)
+	if group, _, ok := strings.Cut(ref.APIVersion, "/"); ok {
+		kind += "." + group
+	}
+	return kind + "/" + ref.Name
 }
 
 func containersAndImages(s api.PodSpec) []string {

@@ -98,6 +98,10 @@ func templateOf(o api.Object) *api.PodTemplateSpec {
 		return &w.Spec.Template
 	case *api.ReplicaSet:
 		return &w.Spec.Template
+	case *api.DaemonSet:
+		return &w.Spec.Template
+	case *api.StatefulSet:
+		return &w.Spec.Template
 	}
 	return nil
 }
@@ -158,18 +162,22 @@ func runSetImage(c *cli.Context) error {
 
 func rolloutCommand() *cli.Command {
 	nsFlag := &cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "the namespace"}
+	const workload = "deploy/NAME | ds/NAME | sts/NAME"
 	return &cli.Command{
 		Name:  "rollout",
-		Usage: "follow, inspect, undo, pause or resume a deployment's rollout",
+		Usage: "follow, inspect or undo the rollout of a deployment, daemon set or stateful set; pause or resume a deployment's",
 		Description: `   cloudbox rollout status deploy/web          # waits until the rollout is done
    cloudbox rollout history deploy/web
+   cloudbox rollout history ds/agent --revision 2
    cloudbox rollout undo deploy/web [--to-revision 2]
+   cloudbox rollout undo sts/db
    cloudbox rollout pause deploy/web ; cloudbox rollout resume deploy/web`,
 		Subcommands: []*cli.Command{
-			{Name: "status", Usage: "wait for the rollout to finish, printing its progress", ArgsUsage: "deploy/NAME",
+			{Name: "status", Usage: "wait for the rollout to finish, printing its progress", ArgsUsage: workload,
 				Flags: []cli.Flag{nsFlag, &cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up after this long"}}, Action: rolloutStatus},
-			{Name: "history", Usage: "list the deployment's revisions", ArgsUsage: "deploy/NAME", Flags: []cli.Flag{nsFlag}, Action: rolloutHistory},
-			{Name: "undo", Usage: "roll back to the previous (or a given) revision", ArgsUsage: "deploy/NAME",
+			{Name: "history", Usage: "list the revisions of the pod template, or show one", ArgsUsage: workload,
+				Flags: []cli.Flag{nsFlag, &cli.Int64Flag{Name: "revision", Usage: "show this revision's pod template"}}, Action: rolloutHistory},
+			{Name: "undo", Usage: "roll back to the previous (or a given) revision", ArgsUsage: workload,
 				Flags: []cli.Flag{nsFlag, &cli.Int64Flag{Name: "to-revision", Usage: "the revision to go back to (default: the previous one)"}}, Action: rolloutUndo},
 			{Name: "pause", Usage: "stop the rollout where it is (scaling still applies)", ArgsUsage: "deploy/NAME", Flags: []cli.Flag{nsFlag},
 				Action: func(c *cli.Context) error { return setPaused(c, true) }},
@@ -222,8 +230,65 @@ func rolloutProgress(d *api.Deployment) (msg string, done bool, err error) {
 	return fmt.Sprintf("deployment %q successfully rolled out", d.Name), true, nil
 }
 
+// daemonSetProgress says where a daemon set's rollout is, as kubectl words it.
+func daemonSetProgress(d *api.DaemonSet) (msg string, done bool, err error) {
+	if d.Spec.UpdateStrategy.Type != api.RollingUpdateDaemonSetStrategyType {
+		return "", false, fmt.Errorf("rollout status is only available for the %s strategy type", api.RollingUpdateDaemonSetStrategyType)
+	}
+	if d.Generation > d.Status.ObservedGeneration {
+		return "Waiting for daemon set spec update to be observed...", false, nil
+	}
+	s := d.Status
+	switch {
+	case s.UpdatedNumberScheduled < s.DesiredNumberScheduled:
+		return fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d out of %d new pods have been updated...", d.Name, s.UpdatedNumberScheduled, s.DesiredNumberScheduled), false, nil
+	case s.NumberAvailable < s.DesiredNumberScheduled:
+		return fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d of %d updated pods are available...", d.Name, s.NumberAvailable, s.DesiredNumberScheduled), false, nil
+	}
+	return fmt.Sprintf("daemon set %q successfully rolled out", d.Name), true, nil
+}
+
+// statefulSetProgress says where a stateful set's rollout is, as kubectl words it:
+// pods below the partition keep the old revision, so a partitioned rollout is done
+// once those above it are updated.
+func statefulSetProgress(s *api.StatefulSet) (msg string, done bool, err error) {
+	if s.Spec.UpdateStrategy.Type != api.RollingUpdateStatefulSetStrategyType {
+		return "", false, fmt.Errorf("rollout status is only available for the %s strategy type", api.RollingUpdateStatefulSetStrategyType)
+	}
+	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
+		return "Waiting for statefulset spec update to be observed...", false, nil
+	}
+	want := api.Int32Value(s.Spec.Replicas, 1)
+	if s.Status.ReadyReplicas < want {
+		return fmt.Sprintf("Waiting for %d pods to be ready...", want-s.Status.ReadyReplicas), false, nil
+	}
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+		if s.Status.UpdatedReplicas < want-*ru.Partition {
+			return fmt.Sprintf("Waiting for partitioned roll out to finish: %d out of %d new pods have been updated...", s.Status.UpdatedReplicas, want-*ru.Partition), false, nil
+		}
+		return fmt.Sprintf("partitioned roll out complete: %d new pods have been updated...", s.Status.UpdatedReplicas), true, nil
+	}
+	if s.Status.UpdateRevision != s.Status.CurrentRevision {
+		return fmt.Sprintf("waiting for statefulset rolling update to complete %d pods at revision %s...", s.Status.UpdatedReplicas, s.Status.UpdateRevision), false, nil
+	}
+	return fmt.Sprintf("statefulset rolling update complete %d pods at revision %s...", s.Status.CurrentReplicas, s.Status.CurrentRevision), true, nil
+}
+
+// workloadProgress is rolloutProgress for any of rolloutKinds.
+func workloadProgress(o api.Object) (msg string, done bool, err error) {
+	switch w := o.(type) {
+	case *api.Deployment:
+		return rolloutProgress(w)
+	case *api.DaemonSet:
+		return daemonSetProgress(w)
+	case *api.StatefulSet:
+		return statefulSetProgress(w)
+	}
+	return "", false, fmt.Errorf("%T has no rollout", o)
+}
+
 func rolloutStatus(c *cli.Context) error {
-	k, name, err := oneTarget(c, "deployments")
+	k, name, err := oneTarget(c, rolloutKinds...)
 	if err != nil {
 		return err
 	}
@@ -243,14 +308,13 @@ func rolloutStatus(c *cli.Context) error {
 		if ev.Err != nil {
 			return ev.Err
 		}
-		d, ok := ev.Object.(*api.Deployment)
-		if !ok || ev.Type == "BOOKMARK" {
+		if ev.Object == nil || ev.Type == "BOOKMARK" {
 			continue
 		}
 		if ev.Type == "DELETED" {
-			return fmt.Errorf("deployment %q was deleted", name)
+			return fmt.Errorf("%s %q was deleted", k.Singular, name)
 		}
-		msg, done, err := rolloutProgress(d)
+		msg, done, err := workloadProgress(ev.Object)
 		if err != nil {
 			return err
 		}
@@ -263,7 +327,7 @@ func rolloutStatus(c *cli.Context) error {
 		}
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("timed out waiting for the rollout of deployment %q", name)
+		return fmt.Errorf("timed out waiting for the rollout of %s %q", k.Singular, name)
 	}
 	return nil
 }
@@ -288,85 +352,4 @@ func ownedReplicaSets(ctx context.Context, cl *client.Client, d *api.Deployment)
 func revisionOf(o api.Object) int64 {
 	n, _ := strconv.ParseInt(o.GetObjectMeta().Annotations[api.AnnotationRevision], 10, 64)
 	return n
-}
-
-func getDeployment(c *cli.Context, cl *client.Client, name string) (*api.Deployment, error) {
-	k, _ := api.LookupKind("deployments")
-	o, err := cl.Get(c.Context, k, c.String("namespace"), name)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*api.Deployment), nil
-}
-
-func rolloutHistory(c *cli.Context) error {
-	_, name, err := oneTarget(c, "deployments")
-	if err != nil {
-		return err
-	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
-	d, err := getDeployment(c, cl, name)
-	if err != nil {
-		return err
-	}
-	rss, err := ownedReplicaSets(c.Context, cl, d)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "deployment/%s\nREVISION  CHANGE-CAUSE\n", name)
-	for _, rs := range rss {
-		cause := rs.Annotations[api.AnnotationChangeCause]
-		if cause == "" {
-			cause = "<none>"
-		}
-		fmt.Fprintf(c.App.Writer, "%-9d %s\n", revisionOf(rs), cause)
-	}
-	return nil
-}
-
-func rolloutUndo(c *cli.Context) error {
-	k, name, err := oneTarget(c, "deployments")
-	if err != nil {
-		return err
-	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
-	var target *api.ReplicaSet
-	_, err = cl.Modify(c.Context, k, c.String("namespace"), name, func(o api.Object) error {
-		d := o.(*api.Deployment)
-		rss, err := ownedReplicaSets(c.Context, cl, d)
-		if err != nil {
-			return err
-		}
-		target = nil
-		want := c.Int64("to-revision")
-		current := revisionOf(d)
-		for i := len(rss) - 1; i >= 0; i-- {
-			r := revisionOf(rss[i])
-			if (want == 0 && r != current) || (want != 0 && r == want) {
-				target = rss[i]
-				break
-			}
-		}
-		if target == nil {
-			if want != 0 {
-				return fmt.Errorf("deployment %q has no revision %d (see 'cloudbox rollout history')", name, want)
-			}
-			return fmt.Errorf("deployment %q has no previous revision to go back to", name)
-		}
-		tmpl := api.DeepCopy(&api.ReplicaSet{Spec: api.ReplicaSetSpec{Template: target.Spec.Template}}).(*api.ReplicaSet).Spec.Template
-		delete(tmpl.Metadata.Labels, api.LabelPodTemplateHash)
-		d.Spec.Template = tmpl
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "%s/%s rolled back to revision %d\n", k.Singular, name, revisionOf(target))
-	return nil
 }
