@@ -6,12 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -282,16 +282,21 @@ func TestComputeCLI(t *testing.T) {
 		if v := instance(t, "web-1").Spec.Volumes; len(v) != 0 {
 			t.Fatalf("volumes after detach: %v", v)
 		}
-		// What a node reports once it has plugged the volume into another VM.
-		vo, err := cl.Get(ctx, volumeKind, "default", "data")
-		if err != nil {
+		// What a node reports once it has plugged the volume into another VM: the
+		// instance controller turns it into the volume's status.
+		c.must("vm", "create", "web-2", "--image", "cirros", "--flavor", "m1.tiny")
+		if _, err := cl.ModifyStatus(ctx, instanceKind, "default", "web-2", func(o api.Object) error {
+			o.(*api.Instance).Status.Volumes = []api.InstanceVolumeStatus{{Name: "data", Device: "vol-data"}}
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
-		vo.(*api.VMVolume).Status = api.VMVolumeStatus{Phase: api.VolumeInUse, NodeName: "node-1",
-			Attachments: []api.VolumeAttachment{{Instance: "web-2", Device: "vol-data"}}}
-		if _, err := cl.UpdateStatus(ctx, vo); err != nil {
-			t.Fatal(err)
-		}
+		eventually(t, "the volume in use by web-2", func() error {
+			if v, err := cl.Get(ctx, volumeKind, "default", "data"); err != nil || v.(*api.VMVolume).Status.Phase != api.VolumeInUse {
+				return fmt.Errorf("volume: %v %v", v, err)
+			}
+			return nil
+		})
 		if out := c.must("volume", "list"); !strings.Contains(out, "in-use") || !strings.Contains(out, "web-2") {
 			t.Fatalf("volume list:\n%s", out)
 		}
@@ -305,35 +310,14 @@ func TestComputeCLI(t *testing.T) {
 			t.Fatalf("describe volume:\n%s", out)
 		}
 
-		// --wait follows the state and ends with the reason of an ERROR.
-		type result struct {
-			out string
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			out, _, err := c.run("", "vm", "create", "w", "--image", "cirros", "--flavor", "m1.tiny", "--wait", "--timeout", "30s")
-			done <- result{out, err}
-		}()
-		for {
-			o, err := cl.Get(ctx, instanceKind, "default", "w")
-			if err == nil {
-				in := o.(*api.Instance)
-				in.Status.State, in.Status.Reason, in.Status.Message = api.InstanceError, "NoValidHost", "no node runs VMs"
-				if _, err = cl.UpdateStatus(ctx, in); err == nil {
-					break
-				}
-			}
-			if !client.IsNotFound(err) && !client.IsConflict(err) {
-				t.Fatal(err)
-			}
-			time.Sleep(20 * time.Millisecond) // the CLI is creating it
-		}
-		r := <-done
-		if r.err == nil || !strings.Contains(r.err.Error(), "NoValidHost: no node runs VMs") || !strings.Contains(r.out, "w: ERROR (NoValidHost)") {
-			t.Fatalf("create --wait into ERROR: %v\n%s", r.err, r.out)
+		// --wait follows the state and ends with the reason of an ERROR: this
+		// cluster's node runs no VMs (--vm-accel off), so nothing can hold one.
+		out, _, err := c.run("", "vm", "create", "w", "--image", "cirros", "--flavor", "m1.tiny", "--wait", "--timeout", "60s")
+		if err == nil || !strings.Contains(err.Error(), "NoValidHost: no valid host was found") || !strings.Contains(out, "w: ERROR (NoValidHost)") {
+			t.Fatalf("create --wait into ERROR: %v\n%s", err, out)
 		}
 		c.must("vm", "delete", "w")
+		c.must("vm", "delete", "web-2")
 
 		if out := c.must("vm", "delete", "web-1", "--wait"); out != "instance/web-1 deleted\n" {
 			t.Fatalf("delete: %q", out)

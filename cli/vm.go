@@ -399,7 +399,9 @@ func launcherPod(c *cli.Context) (name string, cl *client.Client, ns, pod string
 		return
 	}
 	pod = api.InstancePodName(name)
-	if _, err = cl.Get(c.Context, mustKind("pods"), ns, pod); client.IsNotFound(err) {
+	// A launcher pod that no node runs yet has no console either.
+	po, err := cl.Get(c.Context, mustKind("pods"), ns, pod)
+	if client.IsNotFound(err) || (err == nil && po.(*api.Pod).Spec.NodeName == "") {
 		err = fmt.Errorf("instance %s has no console yet (status %s): it has one once a node runs it", name, instanceStatus(o.(*api.Instance)))
 	}
 	return

@@ -165,8 +165,12 @@ spec:
   ports: [{port: 8080, targetPort: 80}]
 `))
 	eventually(t, "the Service's endpoint being the VM", func() error {
-		if out := c.must("get", "endpoints", "vmweb"); !strings.Contains(out, inst.Status.Address+":80") {
-			return fmt.Errorf("endpoints:\n%s", out)
+		out, errOut, err := c.run("", "get", "endpoints", "vmweb")
+		if err == nil && !strings.Contains(out, inst.Status.Address+":80") {
+			err = fmt.Errorf("endpoints:\n%s", out)
+		}
+		if err != nil {
+			return fmt.Errorf("%v %s", err, errOut)
 		}
 		return nil
 	})
