@@ -99,6 +99,10 @@ func bridgeClusterWith(t *testing.T, clusterCIDR string, serverArgs []string, ta
 		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroup); err != nil {
 			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
 		}
+		// Containers' and VMs' (QEMU runs in its launcher pod's cgroup) alike.
+		if left := processesIn(t, cgroup); len(left) > 0 {
+			t.Errorf("processes left in the cgroup parent after cleanup: %v", left)
+		}
 		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644)
 		if save, _ := exec.Command("iptables-save").Output(); strings.Contains(string(save), "CLOUDBOX") {
 			t.Errorf("CLOUDBOX rules left after cleanup:\n%s", save)

@@ -57,6 +57,9 @@ func TestVMDeletedWhileWorkerIsDown(t *testing.T) {
 		if left := qemusOf(workerDir); len(left) > 0 {
 			t.Errorf("QEMU left after cleanup: %v", left)
 		}
+		if left := processesIn(t, workerCG); len(left) > 0 {
+			t.Errorf("processes left in the worker's cgroup after cleanup: %v", left)
+		}
 	})
 	waitNodeReady(t, cl, worker, workerDir, "e2e-worker")
 
@@ -73,6 +76,13 @@ func TestVMDeletedWhileWorkerIsDown(t *testing.T) {
 	}
 	waitConsole(t, cl, "w1", testguest.Ready)
 	pid := fmt.Sprint(inst.Status.PID)
+	// QEMU runs in its launcher pod's cgroup, under the worker's --cgroup-parent.
+	podName := api.InstancePodName("w1")
+	launcher := waitPodCond(t, cl, podName, "Running", running)
+	podCgroup := workerCG + "/" + launcher.UID + "/"
+	if b, err := os.ReadFile("/proc/" + pid + "/cgroup"); err != nil || len(b) == 0 || strings.Count(string(b), podCgroup) != strings.Count(string(b), "\n") {
+		t.Errorf("QEMU (pid %s) is not in %s in every hierarchy: %v\n%s", pid, podCgroup, err, b)
+	}
 	dirs, _ := filepath.Glob(filepath.Join(workerDir, "agent", "vm", "instances", "*"))
 	if len(dirs) != 1 {
 		t.Fatalf("instance directories on the worker: %v", dirs)
@@ -88,7 +98,6 @@ func TestVMDeletedWhileWorkerIsDown(t *testing.T) {
 	// The instance goes at once (it has no finalizer); its launcher pod is marked for
 	// deletion and waits for its node, which is down, to stop it.
 	c.must("vm", "delete", "w1")
-	podName := api.InstancePodName("w1")
 	pod := waitPodCond(t, cl, podName, "marked for deletion", func(p *api.Pod) bool { return p.DeletionTimestamp != nil })
 	if _, err := cl.Get(context.Background(), instanceKind, "default", "w1"); !client.IsNotFound(err) {
 		t.Fatalf("instance w1 after vm delete: %v", err)
@@ -119,6 +128,12 @@ func TestVMDeletedWhileWorkerIsDown(t *testing.T) {
 				names = append(names, e.Name())
 			}
 			return fmt.Errorf("%s still holds %v", instDir, names)
+		}
+		return nil
+	})
+	eventually(t, "the VM's cgroup removed", func() error {
+		if dirs := cgroupDirs(workerCG + "/" + launcher.UID); len(dirs) > 0 {
+			return fmt.Errorf("still there: %v", dirs)
 		}
 		return nil
 	})
@@ -191,4 +206,13 @@ func qemusOf(dir string) []string {
 		}
 	}
 	return pids
+}
+
+// cgroupDirs lists the directories of the cgroup at path (absolute) in every hierarchy.
+func cgroupDirs(path string) []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + path)
+	if _, err := os.Stat("/sys/fs/cgroup" + path); err == nil {
+		dirs = append(dirs, "/sys/fs/cgroup"+path)
+	}
+	return dirs
 }

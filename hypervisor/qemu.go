@@ -70,6 +70,9 @@ type Config struct {
 	Net *NetConfig
 	// Forwards publishes guest TCP ports on 127.0.0.1; user-mode networking only.
 	Forwards []PortForward
+	// Cgroup, if not nil, is the cgroup Start puts QEMU in, with its limits. If nil,
+	// QEMU stays in the caller's cgroups.
+	Cgroup *CgroupConfig
 }
 
 // NetConfig connects the VM's NIC to a tap device the caller created (on a bridge).
@@ -204,6 +207,11 @@ func (c Config) Validate() error {
 		}
 		seen[f.HostPort] = true
 	}
+	if c.Cgroup != nil {
+		if err := c.Cgroup.validate(); err != nil {
+			return bad("Cgroup", "%v", err)
+		}
+	}
 	return nil
 }
 
@@ -220,6 +228,14 @@ func checkPathChars(p string) error {
 // comma inside a value is written as two.
 func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
+// accelArg is -accel's value.
+func (c Config) accelArg() string {
+	if c.Accel == TCG {
+		return string(TCG) + ",tb-size=" + strconv.Itoa(tcgTBSizeMB)
+	}
+	return string(c.Accel)
+}
+
 // args is the QEMU command line for c (already defaulted and validated) with its runtime
 // files in c.Dir.
 func (c Config) args() []string {
@@ -227,7 +243,7 @@ func (c Config) args() []string {
 	a := []string{
 		"-name", "guest=" + c.Name,
 		"-machine", "pc", // hotplug of virtio-blk-pci works on pc; q35 needs root ports made at start
-		"-accel", string(c.Accel),
+		"-accel", c.accelArg(),
 		"-smp", strconv.Itoa(c.VCPUs),
 		"-m", strconv.Itoa(c.MemoryMB),
 		"-nodefaults", "-no-user-config", "-nographic", "-display", "none",
@@ -242,6 +258,11 @@ func (c Config) args() []string {
 	}
 	if c.Accel == KVM {
 		a = append(a, "-cpu", "host")
+	}
+	if c.Cgroup != nil {
+		// Start moves QEMU into its cgroup after it daemonized, then lets the vCPUs run
+		// (QMP cont), so that the guest never runs outside it.
+		a = append(a, "-S")
 	}
 	if c.Kernel != "" {
 		// -kernel, -initrd and -append take their argument verbatim: no escaping.

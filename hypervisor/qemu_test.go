@@ -43,6 +43,11 @@ func TestConfigValidate(t *testing.T) {
 		{"forwards with tap", func(c *Config) { c.Net = &NetConfig{Tap: "t0"}; c.Forwards = []PortForward{{1, 2}} }, "Forwards"},
 		{"bad port", func(c *Config) { c.Forwards = []PortForward{{0, 80}} }, "Forwards[0]"},
 		{"duplicate port", func(c *Config) { c.Forwards = []PortForward{{80, 80}, {80, 81}} }, "Forwards[1]"},
+		{"cgroup", func(c *Config) { c.Cgroup = &CgroupConfig{Path: "/cloudbox/p/vm", CPUShares: 2} }, ""},
+		{"relative cgroup", func(c *Config) { c.Cgroup = &CgroupConfig{Path: "cloudbox/vm"} }, "Cgroup"},
+		{"root cgroup", func(c *Config) { c.Cgroup = &CgroupConfig{Path: "/"} }, "Cgroup"},
+		{"unclean cgroup", func(c *Config) { c.Cgroup = &CgroupConfig{Path: "/cloudbox/../vm"} }, "Cgroup"},
+		{"negative memory limit", func(c *Config) { c.Cgroup = &CgroupConfig{Path: "/cloudbox/vm", MemoryLimitBytes: -1} }, "Cgroup"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -113,5 +118,30 @@ func TestArgsTap(t *testing.T) {
 	}
 	if strings.Contains(args, "vhost") {
 		t.Errorf("args mention vhost: %s", args)
+	}
+}
+
+// TCG's translation cache is capped; vCPUs start stopped only when Start must move
+// QEMU into a cgroup first.
+func TestArgsAccelAndCgroup(t *testing.T) {
+	dir := t.TempDir()
+	k := filepath.Join(dir, "k")
+	os.WriteFile(k, nil, 0o644)
+	c := Config{Name: "vm", Dir: dir, VCPUs: 1, MemoryMB: 128, Kernel: k}.withDefaults()
+	args := c.args()
+	if i := slices.Index(args, "-accel"); i < 0 || args[i+1] != "tcg,tb-size=128" {
+		t.Errorf("-accel: %q", args)
+	}
+	if slices.Contains(args, "-S") {
+		t.Errorf("-S without a cgroup: %q", args)
+	}
+	c.Accel = KVM
+	c.Cgroup = &CgroupConfig{Path: "/cloudbox/vm"}
+	args = c.args()
+	if i := slices.Index(args, "-accel"); i < 0 || args[i+1] != "kvm" {
+		t.Errorf("-accel: %q", args)
+	}
+	if !slices.Contains(args, "-S") {
+		t.Errorf("no -S with a cgroup: %q", args)
 	}
 }

@@ -72,7 +72,8 @@ type subscription struct {
 
 // Start launches QEMU for cfg and returns once it runs and the QMP handshake is done.
 // QEMU daemonizes (-daemonize -pidfile), so it outlives the caller. If QEMU fails to
-// start, the error carries its stderr.
+// start, the error carries its stderr. With cfg.Cgroup, QEMU runs in that cgroup from
+// before its guest's first instruction; if Start fails, it removes the cgroup again.
 func Start(ctx context.Context, cfg Config) (*VM, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -88,10 +89,52 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	}
 	removeRuntimeFiles(cfg.Dir)
 
+	var cg *vmCgroup
+	if c := cfg.Cgroup; c != nil {
+		limit := c.MemoryLimitBytes
+		if limit == 0 {
+			limit = cfg.MemoryLimit()
+		}
+		var err error
+		if cg, err = createCgroup(c, limit); err != nil {
+			return nil, fmt.Errorf("vm %s: cgroup %s: %w", cfg.Name, c.Path, err)
+		}
+	}
+	v, err := start(ctx, cfg, cg)
+	if err != nil {
+		return nil, err
+	}
+	if cg != nil {
+		// Moved in (by start) while its vCPUs were stopped (-S): now let the guest run.
+		if _, err := v.run(ctx, "cont", nil); err != nil {
+			pid := v.pid
+			v.Kill()
+			v.Close()
+			cg.destroy(pid)
+			removeRuntimeFiles(cfg.Dir)
+			return nil, fmt.Errorf("vm %s: starting the vCPUs: %w", cfg.Name, err)
+		}
+	}
+	return v, nil
+}
+
+// start runs QEMU until it has daemonized, moves it into cg (if not nil) and attaches.
+// On failure nothing of the VM is left running, and cg is removed.
+func start(ctx context.Context, cfg Config, cg *vmCgroup) (*VM, error) {
+	fail := func(pid int, err error) (*VM, error) {
+		if pid > 0 && isOurQEMU(pid, cfg.Dir) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if cg != nil {
+			cg.destroy(pid)
+		}
+		removeRuntimeFiles(cfg.Dir)
+		return nil, err
+	}
 	errPath := filepath.Join(cfg.Dir, stderrFile)
 	errFile, err := os.OpenFile(errPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, err
+		return fail(0, err)
 	}
 	defer errFile.Close()
 	cmd := exec.CommandContext(ctx, cfg.QEMU, cfg.args()...)
@@ -99,25 +142,37 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	// Its own session, so that signals to the agent's process group miss the VM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.WaitDelay = 5 * time.Second
-	// The foreground QEMU exits once the daemon has set up the machine (or failed to).
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	if runErr == nil {
+		if cg != nil {
+			// The daemon is forked from this process once it has parsed its options:
+			// moving it now puts nearly all of QEMU's memory, the guest's included, in
+			// the cgroup (cgroup v1 leaves pages where they were first charged). If it
+			// forked first, the daemon is moved below.
+			_ = cg.add(cmd.Process.Pid)
+		}
+		// The foreground QEMU exits once the daemon has set up the machine (or failed to).
+		runErr = cmd.Wait()
+	}
 	pid, pidErr := readPID(filepath.Join(cfg.Dir, pidFile))
 	if runErr != nil || pidErr != nil {
-		if pidErr == nil && isOurQEMU(pid, cfg.Dir) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		removeRuntimeFiles(cfg.Dir)
 		msg, _ := os.ReadFile(errPath)
 		if runErr == nil {
 			runErr = pidErr
 		}
-		return nil, fmt.Errorf("vm %s: %s: %v: %s", cfg.Name, cfg.QEMU, runErr, strings.TrimSpace(string(msg)))
+		if pidErr != nil {
+			pid = 0
+		}
+		return fail(pid, fmt.Errorf("vm %s: %s: %v: %s", cfg.Name, cfg.QEMU, runErr, strings.TrimSpace(string(msg))))
+	}
+	if cg != nil {
+		if err := cg.add(pid); err != nil {
+			return fail(pid, fmt.Errorf("vm %s: moving QEMU (pid %d) into its cgroup: %w", cfg.Name, pid, err))
+		}
 	}
 	v, err := attach(ctx, cfg.Dir, pid)
 	if err != nil {
-		syscall.Kill(pid, syscall.SIGKILL)
-		removeRuntimeFiles(cfg.Dir)
-		return nil, fmt.Errorf("vm %s: %w", cfg.Name, err)
+		return fail(pid, fmt.Errorf("vm %s: %w", cfg.Name, err))
 	}
 	return v, nil
 }

@@ -20,7 +20,8 @@ import (
 
 // Cleanup is the uninstall path (what k3s's killall and uninstall scripts do): it
 // stops the server running on dataDir, if any, and removes the state it kept there.
-// Containers and VMs go first, then the pod network, then the files.
+// VMs and containers go first (VMs before containers, whose removal takes the
+// emptied cgroup parent with it), then the pod network, then the files.
 func Cleanup(dataDir, cgroupParent string, log *zap.Logger) error {
 	if dataDir == "" || dataDir == "/" {
 		return fmt.Errorf("refusing to clean up data dir %q", dataDir)
@@ -31,11 +32,11 @@ func Cleanup(dataDir, cgroupParent string, log *zap.Logger) error {
 	if err := stopRunningServer(filepath.Join(dataDir, "server.pid"), log); err != nil {
 		return err
 	}
-	if err := removeContainers(dataDir, cgroupParent, log); err != nil {
-		return err
-	}
 	if err := vmdriver.KillAll(context.Background(), filepath.Join(dataDir, "agent", "vm"), log); err != nil {
 		return fmt.Errorf("stopping VMs: %w", err)
+	}
+	if err := removeContainers(dataDir, cgroupParent, log); err != nil {
+		return err
 	}
 	if err := podnet.Cleanup(filepath.Join(dataDir, "agent")); err != nil {
 		return fmt.Errorf("removing the pod network: %w", err)

@@ -76,7 +76,7 @@ func (s *Server) vmRuntime(ctx context.Context, cl *client.Client, network *podn
 	}
 	s.log.Info("VM accelerator chosen", zap.String("accel", string(accel)), zap.String("reason", reason))
 	d, err := vmdriver.New(vmdriver.Config{Client: cl, NodeName: s.cfg.NodeName, StateDir: stateDir, QEMU: qemu,
-		Accel: accel, Network: network, Logger: s.log})
+		Accel: accel, Network: network, CgroupParent: s.cfg.CgroupParent, Logger: s.log})
 	if err != nil {
 		return nil, nil, err
 	}

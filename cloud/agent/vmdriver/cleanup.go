@@ -2,6 +2,7 @@ package vmdriver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +15,7 @@ import (
 )
 
 // KillAll kills every QEMU that a node with this state dir left running (VMs outlive
-// the server by design) and waits for each to exit: the VM part of
+// the server by design), waits for each to exit and removes its cgroup: the VM part of
 // `cloudbox server --cleanup`, which then removes the files.
 func KillAll(ctx context.Context, stateDir string, log *zap.Logger) error {
 	dirs, err := filepath.Glob(filepath.Join(stateDir, "instances", "*"))
@@ -23,27 +24,55 @@ func KillAll(ctx context.Context, stateDir string, log *zap.Logger) error {
 	}
 	var errs []error
 	for _, dir := range dirs {
-		vm, err := hypervisor.Attach(ctx, dir)
-		if errors.Is(err, hypervisor.ErrNotRunning) {
-			continue
-		}
-		if err != nil {
+		if err := killVM(ctx, dir, log); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := vm.Kill(); err != nil {
-			errs = append(errs, err)
+		// A VM that died while no agent watched leaves its cgroup too.
+		if cg := recordedCgroup(dir); cg != "" {
+			if err := removeCgroup(cg); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		select {
-		case <-vm.Done():
-			log.Info("killed a VM", zap.String("dir", dir), zap.Int("pid", vm.PID()))
-		case <-time.After(10 * time.Second):
-			errs = append(errs, fmt.Errorf("QEMU pid %d (%s) still runs 10 s after SIGKILL", vm.PID(), dir))
-		}
-		_ = vm.Close()
 	}
 	if _, err := os.Stat(stateDir); err == nil && len(errs) == 0 {
 		log.Info("every VM of this node is stopped", zap.String("state_dir", stateDir))
 	}
 	return errors.Join(errs...)
+}
+
+// killVM kills the QEMU of an instance directory, if one runs, and waits until it is
+// gone.
+func killVM(ctx context.Context, dir string, log *zap.Logger) error {
+	vm, err := hypervisor.Attach(ctx, dir)
+	if errors.Is(err, hypervisor.ErrNotRunning) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer vm.Close()
+	if err := vm.Kill(); err != nil {
+		return err
+	}
+	select {
+	case <-vm.Done():
+		log.Info("killed a VM", zap.String("dir", dir), zap.Int("pid", vm.PID()))
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("QEMU pid %d (%s) still runs 10 s after SIGKILL", vm.PID(), dir)
+	}
+}
+
+// recordedCgroup is the cgroup task.json in dir records, or "".
+func recordedCgroup(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, taskFile))
+	if err != nil {
+		return ""
+	}
+	var r taskRecord
+	if json.Unmarshal(b, &r) != nil {
+		return ""
+	}
+	return r.Cgroup
 }

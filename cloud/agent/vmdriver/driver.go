@@ -9,7 +9,9 @@
 // overlay on the image, kept while the instance exists, so a stopped VM keeps its
 // disk), seed.iso (cloud-init), task.json (the running task's handle), and QEMU's
 // qmp.sock, console.sock, console.log and qemu.pid. Volumes are files in
-// StateDir/volumes/, images are cached by digest in StateDir/images/.
+// StateDir/volumes/, images are cached by digest in StateDir/images/. QEMU runs in
+// the cgroup CgroupParent/<pod uid>/<task id>, where the container runtime would put
+// the launcher pod's container, so the pod's cgroup holds the VM.
 package vmdriver
 
 import (
@@ -20,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,7 +62,10 @@ type Config struct {
 	// SoftRebootTimeout is how long a soft reboot waits for the guest before it
 	// resets it. If zero, 60 s.
 	SoftRebootTimeout time.Duration
-	Logger            *zap.Logger
+	// CgroupParent is the absolute cgroup path pods go under, the container runtime's
+	// (server.Config.CgroupParent). If empty, "/cloudbox".
+	CgroupParent string
+	Logger       *zap.Logger
 }
 
 // Driver is the VM driver. It is safe for concurrent use.
@@ -78,6 +84,7 @@ type task struct {
 	handle agent.TaskHandle
 	dir    string
 	inst   instanceRef
+	cgroup string // QEMU's cgroup path; "" for a run recorded before VMs had one
 	vm     *hypervisor.VM
 	done   chan struct{} // closed when QEMU has exited
 	exit   *agent.ExitResult
@@ -103,6 +110,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.SoftRebootTimeout <= 0 {
 		cfg.SoftRebootTimeout = 60 * time.Second
 	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/cloudbox"
+	}
+	if !path.IsAbs(cfg.CgroupParent) || path.Clean(cfg.CgroupParent) == "/" {
+		return nil, fmt.Errorf("vmdriver: CgroupParent %q must be an absolute path below /", cfg.CgroupParent)
+	}
+	cfg.CgroupParent = path.Clean(cfg.CgroupParent)
 	for _, sub := range []string{"instances", "volumes", "images"} {
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("vmdriver: %w", err)
@@ -151,14 +165,17 @@ func macFor(uid string) string {
 
 const taskFile = "task.json"
 
-// taskRecord is task.json: the handle and the instance, enough to find the VM again.
+// taskRecord is task.json: the handle and the instance, enough to find the VM again,
+// and QEMU's cgroup, recorded so that it is removed where it was made even if
+// CgroupParent changed since.
 type taskRecord struct {
 	Handle   agent.TaskHandle `json:"handle"`
 	Instance instanceRef      `json:"instance"`
+	Cgroup   string           `json:"cgroup,omitempty"`
 }
 
 func (d *Driver) saveTask(t *task) error {
-	b, err := json.Marshal(taskRecord{Handle: t.handle, Instance: t.inst})
+	b, err := json.Marshal(taskRecord{Handle: t.handle, Instance: t.inst, Cgroup: t.cgroup})
 	if err != nil {
 		return err
 	}
@@ -206,7 +223,7 @@ func (d *Driver) lookup(ctx context.Context, id string) (*task, error) {
 		if r.Handle.ID != id {
 			continue
 		}
-		t := &task{handle: r.Handle, dir: dirs[i], inst: r.Instance, done: make(chan struct{})}
+		t := &task{handle: r.Handle, dir: dirs[i], inst: r.Instance, cgroup: r.Cgroup, done: make(chan struct{})}
 		vm, err := hypervisor.Attach(ctx, t.dir)
 		switch {
 		case errors.Is(err, hypervisor.ErrNotRunning):
@@ -290,8 +307,8 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	return t.vm.Stop(ctx, grace)
 }
 
-// Destroy removes the run's files. The disk stays while the instance exists (a
-// stopped VM keeps it); once the instance is gone, its whole directory goes.
+// Destroy removes the run's files and cgroup. The disk stays while the instance
+// exists (a stopped VM keeps it); once the instance is gone, its whole directory goes.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	t, err := d.lookup(ctx, id)
 	if err != nil {
@@ -304,6 +321,10 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	}
 	if t.vm != nil {
 		_ = t.vm.Close()
+	}
+	// An empty cgroup left behind costs little; a pod stuck in deletion would cost more.
+	if err := removeCgroup(t.cgroup); err != nil {
+		d.log.Warn("removing a VM's cgroup failed", zap.String("instance", t.inst.key()), zap.String("cgroup", t.cgroup), zap.Error(err))
 	}
 	for _, f := range []string{taskFile, "qmp.sock", "console.sock", "qemu.pid"} {
 		if err := os.Remove(filepath.Join(t.dir, f)); err != nil && !os.IsNotExist(err) {
@@ -408,6 +429,36 @@ func (d *Driver) running(uid string) *task {
 		}
 	}
 	return nil
+}
+
+// cgroupPath is QEMU's cgroup for a run of a launcher pod: where the container runtime
+// puts a pod's container (<parent>/<pod uid>/<task id>), so that the pod's cgroup
+// accounts for the VM as it would for a container.
+func (d *Driver) cgroupPath(podUID, taskID string) string {
+	return path.Join(d.cfg.CgroupParent, podUID, taskID)
+}
+
+// removeCgroup removes a run's cgroup (p, once its QEMU has exited) and then the pod's
+// level above it, which holds nothing else: a launcher pod has one container, the VM,
+// and never restarts it. p == "" (a run recorded without one) is a no-op.
+func removeCgroup(p string) error {
+	if p == "" {
+		return nil
+	}
+	if err := hypervisor.RemoveCgroup(p); err != nil {
+		return err
+	}
+	return hypervisor.RemoveCgroup(path.Dir(p))
+}
+
+// vmCPUAllocationRatio is the controller's (cloud/controller/instance.go): a launcher
+// pod requests vCPUs/16 of a CPU.
+const vmCPUAllocationRatio = 16
+
+// cpuShares weighs a VM's CPU time as its pod's CPU request would a container's
+// (1024 shares per CPU requested), with the kernel's floor of 2.
+func cpuShares(vcpus int) uint64 {
+	return max(2, uint64(vcpus)*1024/vmCPUAllocationRatio)
 }
 
 func shortHash(s string) string {

@@ -42,6 +42,8 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	hc := hypervisor.Config{
 		Name: inst.Namespace + "." + inst.Name, Dir: dir, QEMU: d.cfg.QEMU, Accel: d.cfg.Accel,
 		VCPUs: flavor.VCPUs, MemoryMB: flavor.RAMMB,
+		// The memory limit is hypervisor's default: the flavor's RAM plus QEMU's overhead.
+		Cgroup: &hypervisor.CgroupConfig{Path: d.cgroupPath(cfg.PodUID, cfg.ID), CPUShares: cpuShares(flavor.VCPUs)},
 	}
 	if err := d.prepareDisk(ctx, &hc, img, flavor); err != nil {
 		return nil, err
@@ -86,13 +88,20 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	t := &task{
 		handle: agent.TaskHandle{ID: cfg.ID, Driver: DriverName, PodUID: cfg.PodUID, ContainerName: cfg.ContainerName,
 			Attempt: cfg.Attempt, PID: vm.PID(), StartedAt: now},
-		dir:  dir,
-		inst: instanceRef{Namespace: inst.Namespace, Name: inst.Name, UID: inst.UID},
-		vm:   vm,
-		done: make(chan struct{}),
+		dir:    dir,
+		inst:   instanceRef{Namespace: inst.Namespace, Name: inst.Name, UID: inst.UID},
+		cgroup: hc.Cgroup.Path,
+		vm:     vm,
+		done:   make(chan struct{}),
 	}
 	if err := d.saveTask(t); err != nil {
 		_ = vm.Kill()
+		select {
+		case <-vm.Done():
+			_ = removeCgroup(t.cgroup)
+		case <-time.After(10 * time.Second):
+		}
+		_ = vm.Close()
 		return nil, fmt.Errorf("recording the VM: %w", err)
 	}
 	d.track(t)
