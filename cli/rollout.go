@@ -288,11 +288,7 @@ func workloadProgress(o api.Object) (msg string, done bool, err error) {
 }
 
 func rolloutStatus(c *cli.Context) error {
-	k, name, err := oneTarget(c, rolloutKinds...)
-	if err != nil {
-		return err
-	}
-	cl, err := newClient(c)
+	k, name, cl, err := rolloutTarget(c)
 	if err != nil {
 		return err
 	}

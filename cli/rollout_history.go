@@ -112,16 +112,22 @@ func undoTarget(revs []templateRevision, singular, name string, want int64) (*te
 	return nil, fmt.Errorf("%s %q has no previous revision to go back to (its revisions: %s)", singular, name, revisionNumbers(revs))
 }
 
+// rolloutTarget is the one KIND/NAME a rollout command names, and a client.
+func rolloutTarget(c *cli.Context) (*api.KindInfo, string, *client.Client, error) {
+	k, name, err := oneTarget(c, rolloutKinds...)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cl, err := newClient(c)
+	return k, name, cl, err
+}
+
 func getWorkload(c *cli.Context, cl *client.Client, k *api.KindInfo, name string) (api.Object, error) {
 	return cl.Get(c.Context, k, c.String("namespace"), name)
 }
 
 func rolloutHistory(c *cli.Context) error {
-	k, name, err := oneTarget(c, rolloutKinds...)
-	if err != nil {
-		return err
-	}
-	cl, err := newClient(c)
+	k, name, cl, err := rolloutTarget(c)
 	if err != nil {
 		return err
 	}
@@ -170,11 +176,7 @@ func (e errSkipUndo) Error() string {
 }
 
 func rolloutUndo(c *cli.Context) error {
-	k, name, err := oneTarget(c, rolloutKinds...)
-	if err != nil {
-		return err
-	}
-	cl, err := newClient(c)
+	k, name, cl, err := rolloutTarget(c)
 	if err != nil {
 		return err
 	}
