@@ -218,8 +218,16 @@ func TestComputeCLI(t *testing.T) {
 		if in.Spec.KeyPair != "me" || !strings.Contains(in.Spec.UserData, "hostname: web-1") || in.Spec.Networks[0] != "user" || in.Spec.PowerState != api.PowerRunning {
 			t.Fatalf("spec: %+v", in.Spec)
 		}
+		// This cluster's node runs no VMs (--vm-accel off): the instance controller
+		// says so once the scheduler has found no node for the launcher pod.
+		eventually(t, "web-1 in ERROR (NoValidHost)", func() error {
+			if st := instance(t, "web-1").Status; st.State != api.InstanceError || st.Reason != "NoValidHost" {
+				return fmt.Errorf("status %+v", st)
+			}
+			return nil
+		})
 		out = c.must("vm", "list")
-		if !strings.HasPrefix(out, "NAME") || !strings.Contains(out, "ADDRESS") || !strings.Contains(out, "web-1") || !strings.Contains(out, "BUILD") {
+		if !strings.HasPrefix(out, "NAME") || !strings.Contains(out, "ADDRESS") || !strings.Contains(out, "web-1") || !strings.Contains(out, "ERROR") {
 			t.Fatalf("vm list:\n%s", out)
 		}
 		if out := c.must("vm", "list", "-o", "wide"); !strings.Contains(out, "ACCEL") || !strings.Contains(out, "Running") {
@@ -229,7 +237,7 @@ func TestComputeCLI(t *testing.T) {
 			t.Fatalf("get vm -o name: %q", out)
 		}
 		out = c.must("vm", "show", "web-1")
-		for _, want := range []string{"Status:", "BUILD", "Flavor:", "m1.tiny", "Key Pair:", "me", "Volumes:", "Events:"} {
+		for _, want := range []string{"Status:", "ERROR", "NoValidHost", "Flavor:", "m1.tiny", "Key Pair:", "me", "Volumes:", "Events:"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("vm show lacks %q:\n%s", want, out)
 			}
