@@ -38,10 +38,20 @@ func DetectDiskFormat(path string) (Format, error) {
 		return "", err
 	}
 	f, ok := diskFormat(hdr)
-	if !ok {
-		return "", fmt.Errorf("%s: %w: no qcow2 header, boot sector or partition table", path, ErrNotDisk)
+	switch {
+	case ok:
+		return f, nil
+	case foreignDisk(hdr):
+		return "", fmt.Errorf("%s: %w: a VMDK, VHDX or VDI disk: convert it first (qemu-img convert -O qcow2 IN OUT)", path, ErrNotDisk)
 	}
-	return f, nil
+	return "", fmt.Errorf("%s: %w: no qcow2 header, boot sector or partition table", path, ErrNotDisk)
+}
+
+// foreignDisk says whether hdr starts like a disk of another hypervisor, which QEMU
+// could read but cloudbox does not boot (overlays and hot-plug assume qcow2 or raw).
+func foreignDisk(hdr []byte) bool {
+	return bytes.HasPrefix(hdr, []byte("KDMV")) || bytes.HasPrefix(hdr, []byte("vhdxfile")) ||
+		(len(hdr) >= 0x44 && bytes.Equal(hdr[0x40:0x44], []byte("\x7f\x10\xda\xbe")))
 }
 
 // diskFormat looks at the first bytes of an image; hdr may be short.
@@ -81,6 +91,7 @@ var initrdMagics = [][]byte{
 	{0x04, 0x22, 0x4d, 0x18},           // lz4 frame
 	[]byte("BZh"),                      // bzip2
 	{0x5d, 0x00, 0x00},                 // lzma
+	{0x89, 'L', 'Z', 'O'},              // lzop
 	[]byte("070701"), []byte("070702"), // newc cpio, uncompressed (or an early microcode cpio)
 }
 
@@ -95,7 +106,7 @@ func CheckInitrd(path string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s: %w: not a cpio archive nor gzip, xz, zstd, lz4, bzip2 or lzma", path, ErrNotInitrd)
+	return fmt.Errorf("%s: %w: not a cpio archive nor gzip, xz, zstd, lz4, bzip2, lzma or lzo", path, ErrNotInitrd)
 }
 
 // readHeader reads up to n bytes from the start of path; a shorter file is not an error.

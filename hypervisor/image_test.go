@@ -53,6 +53,8 @@ func TestDetectDiskFormat(t *testing.T) {
 		{"empty", nil, ""},
 		{"short qcow2 magic", []byte("QFI"), ""},
 		{"zeros", make([]byte, 1<<20), ""},
+		{"vmdk", append([]byte("KDMV"), make([]byte, 600)...), ""},
+		{"vdi", at(1024, 0x40, []byte("\x7f\x10\xda\xbe")), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeTemp(t, "disk.img", tc.data) // the name never matters
