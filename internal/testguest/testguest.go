@@ -114,16 +114,33 @@ func BuildDir(ctx context.Context) (*Guest, error) {
 	}, nil
 }
 
-// scriptPath finds testdata/vm/build-guest.sh from this source file, so that tests in
-// any package of the repository find it whatever their working directory.
+// scriptPath finds testdata/vm/build-guest.sh: from this source file, so that tests in
+// any package find it whatever their working directory; else (a binary built with
+// -trimpath, as scripts/lib.sh builds cloudbox, has no source paths) from the working
+// directory or one of its parents, so `cloudbox bench vm` works from the repository.
 func scriptPath() (string, error) {
-	_, self, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("testguest: cannot locate its source file")
+	const rel = "testdata/vm/build-guest.sh"
+	var tried []string
+	if _, self, _, ok := runtime.Caller(0); ok && filepath.IsAbs(self) {
+		p := filepath.Join(filepath.Dir(self), "..", "..", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		tried = append(tried, p)
 	}
-	p := filepath.Join(filepath.Dir(self), "..", "..", "testdata", "vm", "build-guest.sh")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("testguest: build script: %w", err)
+	if dir, err := os.Getwd(); err == nil {
+		for {
+			p := filepath.Join(dir, rel)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			tried = append(tried, p)
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
 	}
-	return p, nil
+	return "", fmt.Errorf("testguest: no %s (run from the cloudbox repository); looked at %s", rel, strings.Join(tried, ", "))
 }
