@@ -3,9 +3,14 @@ package containerdriver
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -39,16 +44,48 @@ func (d *Driver) RemoveAll(ctx context.Context, dataDir string) error {
 	return errors.Join(errs...)
 }
 
-// removeCgroupParent removes the (now empty) parent cgroup from every hierarchy, so
-// the uninstall leaves the host's cgroup tree as it was.
+// removeCgroupParent removes the parent cgroup and everything under it from every
+// hierarchy, so the uninstall leaves the host's cgroup tree as it was. A pod cgroup
+// that outlived its container's state (the server was killed between the two) is
+// removed too, and a process still in one is killed first: whatever runs under
+// cloudbox's parent is cloudbox's, as k3s's killall treats its own.
 func removeCgroupParent(parent string) {
 	parent = strings.Trim(parent, "/")
 	if parent == "" {
 		return
 	}
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", parent))
-	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", parent), filepath.Join("/sys/fs/cgroup/unified", parent))
-	for _, d := range dirs {
-		_ = os.Remove(d)
+	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", parent))
+	roots = append(roots, filepath.Join("/sys/fs/cgroup", parent), filepath.Join("/sys/fs/cgroup/unified", parent))
+	for _, root := range roots {
+		var dirs []string
+		_ = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		// Deepest first: a cgroup can only go once its children have.
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, d := range dirs {
+			removeCgroupDir(d)
+		}
+	}
+}
+
+// removeCgroupDir kills what is left in one cgroup and removes it; the kernel frees a
+// cgroup shortly after its last task is reaped, so rmdir is retried for a while.
+func removeCgroupDir(dir string) {
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			return
+		}
 	}
 }
