@@ -231,6 +231,21 @@ spec:
 		t.Errorf("QEMU (pid %d) still runs after the stop", pid)
 	}
 
+	// Started again, it boots from the disk it kept, with the address it had.
+	address := inst.Status.Address
+	c.must("vm", "start", "g1")
+	inst = waitInstance(t, cl, "g1", "ACTIVE after the start", func(i *api.Instance) bool {
+		return i.Status.State == api.InstanceActive && i.Status.PID > 0 && i.Status.PID != pid
+	})
+	if inst.Status.Address != address {
+		t.Errorf("address after stop and start: %s, was %s", inst.Status.Address, address)
+	}
+	// The console log holds every boot of the instance: this is its third (the first,
+	// the hard reboot, this start).
+	addressLine := "cloudbox-guest: address=" + address + "/"
+	waitConsole(t, cl, "g1", testguest.Marker, testguest.Marker, testguest.Marker,
+		addressLine, addressLine, addressLine, testguest.Ready, testguest.Ready, testguest.Ready)
+
 	// A flavor no node can hold leaves the instance in ERROR with the reason. This
 	// instance comes from a manifest: `cloudbox apply -f` takes compute kinds too.
 	c.must("flavor", "create", "e2e.huge", "--vcpus", "1", "--ram", "1048576")
@@ -254,7 +269,7 @@ spec: {flavor: e2e.huge, image: guest}
 	eventually(t, "the instance's files removed", func() error {
 		left, _ := filepath.Glob(filepath.Join(c.dir, "agent", "vm", "instances", "*"))
 		if len(left) > 0 {
-			return fmt.Errorf("left: %v", left)
+			return fmt.Errorf("left: %v; the server's VM log:\n%s", left, grepLines(filepath.Join(c.dir, "server.log"), "vm"))
 		}
 		return nil
 	})
@@ -305,6 +320,18 @@ func consoleSession(t *testing.T, c *cluster, name string) {
 			t.Fatalf("vm console did not detach on Ctrl-]:\n%s", seen.String())
 		}
 	}
+}
+
+// grepLines is the lines of a file that contain word, for failure messages.
+func grepLines(path, word string) string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return tail(strings.Join(out, "\n"), 60)
 }
 
 // tail is the last n lines of s.

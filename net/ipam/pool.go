@@ -126,6 +126,28 @@ func (p *Pool) Allocate(owner string) (net.IP, error) {
 	return toIP(addrAt(p.prefix, off)), nil
 }
 
+// AllocatePreferring is Allocate that first tries want, if it is in the subnet and
+// free: a VM started again asks for the address it had, since its guest may keep the
+// address it was first given (as an OpenStack port keeps its fixed IP).
+func (p *Pool) AllocatePreferring(owner string, want net.IP) (net.IP, error) {
+	p.mu.Lock()
+	if _, has := p.r.lookup(owner); !has && want != nil {
+		if off := offsetOf(p.prefix, want); off >= 0 {
+			if _, err := p.r.reserve(owner, off); err == nil {
+				if err := p.save(); err != nil {
+					p.r.release(owner)
+					p.mu.Unlock()
+					return nil, err
+				}
+				p.mu.Unlock()
+				return toIP(addrAt(p.prefix, off)), nil
+			}
+		}
+	}
+	p.mu.Unlock()
+	return p.Allocate(owner)
+}
+
 // Release frees owner's address; releasing an owner without one does nothing.
 func (p *Pool) Release(owner string) error {
 	p.mu.Lock()

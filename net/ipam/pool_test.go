@@ -403,3 +403,37 @@ func TestPoolConcurrent(t *testing.T) {
 		t.Fatalf("file holds %d allocations, want %d", len(q.Allocations()), want)
 	}
 }
+
+func TestPoolAllocatePreferring(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pool.json")
+	p, err := OpenPool(path, testSubnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, _ := p.Allocate("other") // .2
+	for _, tc := range []struct {
+		owner string
+		want  net.IP
+		got   net.IP
+	}{
+		{"vm1", ip(50), ip(50)},                 // free: taken as asked
+		{"vm1", ip(60), ip(50)},                 // an owner keeps what it has
+		{"vm2", taken, ip(3)},                   // held by another: the next free one
+		{"vm3", ip(1), ip(4)},                   // the gateway is never handed out
+		{"vm4", net.ParseIP("10.9.9.9"), ip(5)}, // outside the subnet
+		{"vm5", nil, ip(6)},                     // no preference
+	} {
+		got, err := p.AllocatePreferring(tc.owner, tc.want)
+		if err != nil || !got.Equal(tc.got) {
+			t.Errorf("AllocatePreferring(%s, %v) = %v, %v; want %v", tc.owner, tc.want, got, err, tc.got)
+		}
+	}
+	// The preferred allocation is on disk like any other.
+	q, err := OpenPool(path, testSubnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := q.Lookup("vm1"); !ok || !got.Equal(ip(50)) {
+		t.Errorf("after reopening, vm1 = %v %v", got, ok)
+	}
+}

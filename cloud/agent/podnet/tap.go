@@ -33,8 +33,10 @@ func tapName(podUID string) string {
 	return "cbxt" + hex.EncodeToString(sum[:])[:10]
 }
 
-// SetupTap gives the pod (a VM's launcher) an address and a tap on the bridge.
-func (n *Network) SetupTap(ctx context.Context, podUID string) (*Tap, error) {
+// SetupTap gives the pod (a VM's launcher) an address and a tap on the bridge. The
+// address is want when that is free (the VM's address before it was stopped), else
+// the next free one.
+func (n *Network) SetupTap(ctx context.Context, podUID string, want net.IP) (*Tap, error) {
 	select {
 	case <-n.ready:
 	case <-ctx.Done():
@@ -43,7 +45,7 @@ func (n *Network) SetupTap(ctx context.Context, podUID string) (*Tap, error) {
 	n.mu.Lock()
 	bc, pool := n.bridge, n.pool
 	n.mu.Unlock()
-	ip, err := pool.Allocate(podUID)
+	ip, err := pool.AllocatePreferring(podUID, want)
 	if err != nil {
 		return nil, err
 	}

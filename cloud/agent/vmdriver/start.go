@@ -61,7 +61,9 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	}
 	var address string
 	if onPodNetwork(inst) && d.cfg.Network != nil {
-		tap, err := d.cfg.Network.SetupTap(ctx, cfg.PodUID)
+		// A VM started again keeps its address if it is still free: the guest may
+		// hold on to the one its first boot configured.
+		tap, err := d.cfg.Network.SetupTap(ctx, cfg.PodUID, net.ParseIP(inst.Status.Address))
 		if err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
