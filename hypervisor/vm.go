@@ -395,6 +395,9 @@ func (v *VM) Powerdown(ctx context.Context) error {
 	return err
 }
 
+// powerdownRepeat is how often Stop presses the ACPI power button while it waits.
+const powerdownRepeat = 5 * time.Second
+
 // Stop shuts the VM down and returns once the QEMU process is gone: ACPI powerdown, up to
 // grace for the guest to power off, then QMP quit, then SIGKILL. Stopping a VM that has
 // exited is a no-op.
@@ -414,8 +417,20 @@ func (v *VM) Stop(ctx context.Context, grace time.Duration) error {
 			return false
 		}
 	}
-	if grace > 0 && v.Powerdown(ctx) == nil && wait(grace) {
-		return nil
+	// The button is pressed again every powerdownRepeat: a guest still booting (or
+	// whose acpid has not opened its input device yet) misses a press, and a guest
+	// already shutting down ignores another.
+	for deadline := time.Now().Add(grace); grace > 0; {
+		left := time.Until(deadline)
+		if left <= 0 || v.Powerdown(ctx) != nil {
+			break
+		}
+		if wait(min(left, powerdownRepeat)) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	if ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)

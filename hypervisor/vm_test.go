@@ -184,6 +184,22 @@ func qemuImg(t *testing.T, args ...string) {
 	}
 }
 
+// A VM stopped while its guest still boots (the first press finds no ACPI button
+// driver) powers off gracefully all the same: Stop presses again.
+func TestStopDuringBootPressesAgain(t *testing.T) {
+	v := startVM(t, testConfig(t))
+	ctx := ctxT(t)
+	if err := v.Stop(ctx, waitLimit); err != nil {
+		t.Fatal(err)
+	}
+	if r := v.ExitReason(); r != "guest-shutdown" {
+		t.Errorf("ExitReason = %q, want guest-shutdown (a press during boot is lost; a later one is not)", r)
+	}
+	if b, _ := os.ReadFile(v.ConsoleLog()); !strings.Contains(string(b), "cloudbox-guest: powering off") {
+		t.Errorf("the guest did not power off through acpid; console:\n%s", b)
+	}
+}
+
 // A guest that ignores the power button is stopped by QMP quit once grace runs out.
 func TestStopIgnoringACPI(t *testing.T) {
 	v := startVM(t, testConfig(t))
