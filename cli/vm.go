@@ -85,7 +85,7 @@ until ACTIVE (exit 0) or ERROR (exit 1).`,
 				Flags:  []cli.Flag{nsFlag, &cli.BoolFlag{Name: "hard", Usage: "reset at once instead of asking the guest"}},
 				Action: vmReboot},
 			{Name: "delete", Aliases: []string{"rm"}, Usage: "delete a VM and its disk (volumes stay)", ArgsUsage: "NAME",
-				Flags:  []cli.Flag{nsFlag, &cli.BoolFlag{Name: "wait", Usage: "wait until the VM is gone"}},
+				Flags:  []cli.Flag{nsFlag, &cli.BoolFlag{Name: "wait", Usage: "wait until the VM has stopped and the instance is gone"}},
 				Action: vmDelete},
 			{Name: "console", Usage: "attach to a VM's serial console (Ctrl-] detaches)", ArgsUsage: "NAME",
 				Description: `An interactive session on the VM's first serial port, as 'virsh console':
@@ -384,7 +384,35 @@ func vmReboot(c *cli.Context) error {
 	return nil
 }
 
-func vmDelete(c *cli.Context) error { return deleteNamed(c, instanceKind, c.String("namespace")) }
+// vmDelete deletes the instance; with --wait it returns once the VM itself has
+// stopped too (its launcher pod gone, so its memory and disk are free), not only the
+// Instance object.
+func vmDelete(c *cli.Context) error {
+	name, cl, err := nameAndClient(c)
+	if err != nil {
+		return err
+	}
+	ns := c.String("namespace")
+	pod, err := cl.Get(c.Context, mustKind("pods"), ns, api.InstancePodName(name))
+	if err != nil && !client.IsNotFound(err) {
+		return err
+	}
+	o, err := cl.Delete(c.Context, instanceKind, ns, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s/%s deleted\n", instanceKind.Singular, name)
+	if !c.Bool("wait") {
+		return nil
+	}
+	if err := waitGone(c.Context, cl, o); err != nil {
+		return err
+	}
+	if pod != nil && pod.(*api.Pod).IsControlledBy(o.GetObjectMeta().UID) {
+		return waitGone(c.Context, cl, pod)
+	}
+	return nil
+}
 
 // launcherPod finds the pod that runs the command's NAME instance, or says why there
 // is none yet; it returns the instance's name, a client, and the pod's namespace and
