@@ -428,10 +428,17 @@ func TestNetworkSurvivesServerRestart(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.must("get", "svc", "web", "-o", "json")), &svc); err != nil {
 		t.Fatal(err)
 	}
-	// Steady: the Service answers, so its endpoint is programmed.
+	// Steady: the Service answers, so its endpoint is programmed, in both tables (the
+	// nat table commits before the filter table, whose REJECT for a Service without
+	// endpoints may still be there for a moment after the first answer).
 	eventually(t, "client -> service", func() error {
-		_, err := podGet(c, "default", "client", "http://"+svc.Spec.ClusterIP+"/")
-		return err
+		if _, err := podGet(c, "default", "client", "http://"+svc.Spec.ClusterIP+"/"); err != nil {
+			return err
+		}
+		if rules := cloudboxRules(t); strings.Contains(rules, "default/web:/tcp has no endpoints") {
+			return errors.New("the filter table still rejects web")
+		}
+		return nil
 	})
 
 	t.Run("RulesIdentical", func(t *testing.T) {
