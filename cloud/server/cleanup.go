@@ -16,6 +16,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
 	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
+	"github.com/cloudbox/cloudbox/runtime/image"
 )
 
 // Cleanup is the uninstall path (what k3s's killall and uninstall scripts do): it
@@ -63,7 +64,10 @@ func removeContainers(dataDir, cgroupParent string, log *zap.Logger) error {
 	if _, err := os.Stat(filepath.Join(dataDir, "containers")); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	drv, err := containerdriver.New(containerdriver.Config{DataDir: dataDir, CgroupParent: cgroupParent, Logger: log})
+	// A server killed a moment before may still be exiting and holding the image
+	// store: give it a while.
+	drv, err := containerdriver.New(containerdriver.Config{DataDir: dataDir, CgroupParent: cgroupParent, Logger: log,
+		Images: image.Options{LockWait: 15 * time.Second}})
 	if err != nil {
 		return fmt.Errorf("open the container runtime to clean it up: %w", err)
 	}

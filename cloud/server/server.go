@@ -412,9 +412,11 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 		drvNetwork = network
 	}
 	drv, err := containerdriver.New(containerdriver.Config{
-		Network:      drvNetwork,
-		DataDir:      s.cfg.DataDir,
-		Images:       image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors, Auth: s.cfg.RegistryAuth},
+		Network: drvNetwork,
+		DataDir: s.cfg.DataDir,
+		// LockWait: a server killed just before on this data dir may still be exiting.
+		Images: image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors, Auth: s.cfg.RegistryAuth,
+			LockWait: 5 * time.Second},
 		CgroupParent: s.cfg.CgroupParent,
 		Logger:       s.log,
 	})

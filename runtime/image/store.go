@@ -36,7 +36,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -78,6 +77,9 @@ type Options struct {
 	// Platform selects the image from multi-platform indexes. If empty, linux and the
 	// architecture cloudbox was built for.
 	Platform *v1.Platform
+	// LockWait is how long Open waits for another process to release the root (a
+	// server killed a moment ago may still be exiting). If zero, Open fails at once.
+	LockWait time.Duration
 }
 
 // Config is the part of an image's configuration that decides how its containers run.
@@ -172,9 +174,10 @@ func Open(root string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flockWithin(lock, opts.LockWait); err != nil {
+		holder := lockHolder(lock)
 		lock.Close()
-		return nil, fmt.Errorf("%w: %s: is another cloudbox using this data dir? (%v)", ErrLocked, root, err)
+		return nil, fmt.Errorf("%w: %s: is another cloudbox using this data dir?%s (%v)", ErrLocked, root, holder, err)
 	}
 	log := opts.Logger
 	if log == nil {
