@@ -157,9 +157,10 @@ func freeClusterCIDR(t *testing.T, preferred string) string {
 // TestPodsReachEachOtherByIP: two pods talk by IP, through a Service's cluster IP, and
 // find the Service by name.
 func TestPodsReachEachOtherByIP(t *testing.T) {
-	c, cl := bridgeCluster(t, "10.251.0.0/16", "1.36")
+	cidr := freeClusterCIDR(t, "10.251.0.0/16")
+	c, cl := bridgeCluster(t, cidr, "1.36")
 	c.must("apply", "-f", writeFile(t, "pods.yaml", twoPods))
-	hasIP := func(p *api.Pod) bool { return running(p) && strings.HasPrefix(p.Status.PodIP, "10.251.") }
+	hasIP := func(p *api.Pod) bool { return running(p) && strings.HasPrefix(p.Status.PodIP, strings.TrimSuffix(cidr, "0.0/16")) }
 	server := waitPodCond(t, cl, "server", "Ready with an address", func(p *api.Pod) bool {
 		r := p.Status.Condition(api.PodReady)
 		return hasIP(p) && r != nil && r.Status == api.ConditionTrue
@@ -180,9 +181,10 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.must("get", "svc", "web", "-o", "json")), &svc); err != nil || svc.Spec.ClusterIP == "" {
 		t.Fatalf("service: %v %+v", err, svc.Spec)
 	}
+	waitServiceProgrammed(t, svc.Spec.ClusterIP)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, _, err := c.run("", "exec", "client", "--", "wget", "-qO-", "http://"+svc.Spec.ClusterIP+"/")
+		out, _, err := c.run("", "exec", "client", "--", "timeout", "5", "wget", "-qO-", "http://"+svc.Spec.ClusterIP+"/")
 		if err == nil && strings.TrimSpace(out) == "hello from cloudbox" {
 			break
 		}
@@ -253,7 +255,10 @@ func eventually(t *testing.T, what string, try func() error) {
 
 // podGet fetches url from inside pod ns/name with busybox wget.
 func podGet(c *cluster, ns, name, url string) (string, error) {
-	out, errOut, err := c.run("", "exec", "-n", ns, name, "--", "wget", "-qO-", url)
+	// timeout: a packet sent before the node's rules exist is never answered (it
+	// follows the default route), and busybox wget (Debian's has no -T) would wait out
+	// TCP's two-minute connect timeout.
+	out, errOut, err := c.run("", "exec", "-n", ns, name, "--", "timeout", "5", "wget", "-qO-", url)
 	if err != nil {
 		return "", fmt.Errorf("%v: %s%s", err, out, errOut)
 	}
@@ -353,6 +358,21 @@ func TestHostPortAndHairpin(t *testing.T) {
 
 // cloudboxRules is iptables-save's CLOUDBOX lines without counters: what a restart
 // must leave identical.
+// waitServiceProgrammed waits until this host's nat table sends the cluster IP to
+// endpoints, so that a test sends nothing to it before (such a packet would leave by
+// the default route).
+func waitServiceProgrammed(t *testing.T, clusterIP string) {
+	t.Helper()
+	eventually(t, "the rules for "+clusterIP, func() error {
+		for _, l := range strings.Split(cloudboxRules(t), "\n") {
+			if strings.Contains(l, "-d "+clusterIP+"/32") && strings.Contains(l, "cluster IP") {
+				return nil
+			}
+		}
+		return errors.New("no cluster IP rule yet")
+	})
+}
+
 func cloudboxRules(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("iptables-save").Output()

@@ -74,7 +74,7 @@ spec:
 func TestServiceServesEveryReplica(t *testing.T) {
 	// Addresses of its own: a test that shares them with another (or a bridge a
 	// killed run left with the same subnet) sends the pods' packets astray.
-	c, cl, _ := bridgeClusterWith(t, "10.250.0.0/16", []string{"--service-cidr", "10.98.0.0/16"}, "1.36", "1.37")
+	c, cl, _ := bridgeClusterWith(t, freeClusterCIDR(t, "10.250.0.0/16"), []string{"--service-cidr", "10.98.0.0/16"}, "1.36", "1.37")
 	c.must("apply", "-f", writeFile(t, "web.yaml", servedDeployment))
 	c.must("rollout", "status", "deploy/web", "--timeout", "90s")
 	waitPodCond(t, cl, "client", "Running", running)
