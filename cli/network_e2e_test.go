@@ -160,7 +160,9 @@ func TestPodsReachEachOtherByIP(t *testing.T) {
 	cidr := freeClusterCIDR(t, "10.251.0.0/16")
 	c, cl := bridgeCluster(t, cidr, "1.36")
 	c.must("apply", "-f", writeFile(t, "pods.yaml", twoPods))
-	hasIP := func(p *api.Pod) bool { return running(p) && strings.HasPrefix(p.Status.PodIP, strings.TrimSuffix(cidr, "0.0/16")) }
+	hasIP := func(p *api.Pod) bool {
+		return running(p) && strings.HasPrefix(p.Status.PodIP, strings.TrimSuffix(cidr, "0.0/16"))
+	}
 	server := waitPodCond(t, cl, "server", "Ready with an address", func(p *api.Pod) bool {
 		r := p.Status.Condition(api.PodReady)
 		return hasIP(p) && r != nil && r.Status == api.ConditionTrue
