@@ -107,6 +107,11 @@ const (
 	NetworkPod  = "pod"
 	NetworkUser = "user"
 
+	// VMCPUAllocationRatio is how many vCPUs share one CPU in the capacity model
+	// (Nova's default): a launcher pod requests vCPUs/16 of a CPU, since an idle VM's
+	// vCPUs cost little, and its QEMU gets the cpu.shares of that request.
+	VMCPUAllocationRatio = 16
+
 	// RuntimeClassVM is the runtimeClassName of instance launcher pods: the agent runs
 	// them with its VM driver.
 	RuntimeClassVM = "cloudbox-vm"

@@ -59,10 +59,9 @@ type InstanceController struct {
 	queue *Queue
 }
 
-// VM sizing in the one capacity model: memory counts in full, vCPUs at Nova's default
-// allocation ratio (16 vCPUs per core), since an idle VM's vCPUs cost little.
+// A launcher pod requests the flavor's memory in full and its vCPUs at
+// api.VMCPUAllocationRatio.
 const (
-	vmCPUAllocationRatio = 16
 	// launcherGrace is how long a stopping VM has to power off through ACPI before
 	// QEMU is told to quit.
 	launcherGrace   = 60
@@ -255,7 +254,7 @@ func launcherPod(inst *api.Instance, flavor *api.Flavor) *api.Pod {
 	if n := inst.Status.NodeName; n != "" {
 		selector[api.LabelHostname] = n // its disk is there
 	}
-	milliCPU := (int64(flavor.Spec.VCPUs)*1000 + vmCPUAllocationRatio - 1) / vmCPUAllocationRatio
+	milliCPU := (int64(flavor.Spec.VCPUs)*1000 + api.VMCPUAllocationRatio - 1) / api.VMCPUAllocationRatio
 	requests := api.ResourceList{
 		api.ResourceCPU:    api.MustParseQuantity(fmt.Sprintf("%dm", milliCPU)),
 		api.ResourceMemory: api.MustParseQuantity(fmt.Sprintf("%dMi", flavor.Spec.RAMMB)),

@@ -2,7 +2,6 @@ package vmdriver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,8 +28,8 @@ func KillAll(ctx context.Context, stateDir string, log *zap.Logger) error {
 			continue
 		}
 		// A VM that died while no agent watched leaves its cgroup too.
-		if cg := recordedCgroup(dir); cg != "" {
-			if err := removeCgroup(cg); err != nil {
+		if r, err := readTaskRecord(dir); err == nil {
+			if err := removeCgroup(r.Cgroup); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -62,17 +61,4 @@ func killVM(ctx context.Context, dir string, log *zap.Logger) error {
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("QEMU pid %d (%s) still runs 10 s after SIGKILL", vm.PID(), dir)
 	}
-}
-
-// recordedCgroup is the cgroup task.json in dir records, or "".
-func recordedCgroup(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, taskFile))
-	if err != nil {
-		return ""
-	}
-	var r taskRecord
-	if json.Unmarshal(b, &r) != nil {
-		return ""
-	}
-	return r.Cgroup
 }

@@ -17,7 +17,6 @@ package vmdriver
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,19 +190,34 @@ func (d *Driver) diskTasks() ([]*taskRecord, []string, error) {
 	var recs []*taskRecord
 	var paths []string
 	for _, p := range dirs {
-		b, err := os.ReadFile(p)
+		r, err := readTaskRecord(filepath.Dir(p))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
+			d.log.Warn("unreadable VM task record; ignoring it", zap.String("path", p), zap.Error(err))
 			continue
 		}
-		var r taskRecord
-		if json.Unmarshal(b, &r) != nil || r.Handle.ID == "" {
-			d.log.Warn("unreadable VM task record; ignoring it", zap.String("path", p))
-			continue
-		}
-		recs = append(recs, &r)
+		recs = append(recs, r)
 		paths = append(paths, filepath.Dir(p))
 	}
 	return recs, paths, nil
+}
+
+// readTaskRecord reads the task.json of an instance directory.
+func readTaskRecord(dir string) (*taskRecord, error) {
+	b, err := os.ReadFile(filepath.Join(dir, taskFile))
+	if err != nil {
+		return nil, err
+	}
+	var r taskRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	if r.Handle.ID == "" {
+		return nil, errors.New("no task ID")
+	}
+	return &r, nil
 }
 
 // lookup finds a task by ID: one this process tracks, or one recorded on disk (found
@@ -451,17 +465,8 @@ func removeCgroup(p string) error {
 	return hypervisor.RemoveCgroup(path.Dir(p))
 }
 
-// vmCPUAllocationRatio is the controller's (cloud/controller/instance.go): a launcher
-// pod requests vCPUs/16 of a CPU.
-const vmCPUAllocationRatio = 16
-
 // cpuShares weighs a VM's CPU time as its pod's CPU request would a container's
 // (1024 shares per CPU requested), with the kernel's floor of 2.
 func cpuShares(vcpus int) uint64 {
-	return max(2, uint64(vcpus)*1024/vmCPUAllocationRatio)
-}
-
-func shortHash(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])[:12]
+	return max(2, uint64(vcpus)*1024/api.VMCPUAllocationRatio)
 }

@@ -63,7 +63,7 @@ func (d *Driver) Run(ctx context.Context) {
 		case <-tick.C:
 			d.mu.Lock()
 			for _, t := range d.tasks {
-				d.enqueueLocked(t.inst.key())
+				d.enqueue(t.inst.key())
 			}
 			d.mu.Unlock()
 		}
@@ -76,8 +76,6 @@ func (d *Driver) enqueue(key string) {
 	default: // full: the resync catches it
 	}
 }
-
-func (d *Driver) enqueueLocked(key string) { d.enqueue(key) }
 
 // sweep removes the files of instances and volumes deleted while the agent was down.
 func (d *Driver) sweep(insts, vols *client.Informer) {
