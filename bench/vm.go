@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
@@ -116,12 +117,12 @@ func VM(ctx context.Context, cfg VMConfig) (err error) {
 
 // vmBench is one run of the VM benchmark against one server.
 type vmBench struct {
-	cfg   VMConfig
-	qemu  string
-	guest *testguest.Guest
-	dir   string
-	cl    *client.Client
-	watch *instanceWatch
+	cfg       VMConfig
+	qemu      string
+	guest     *testguest.Guest
+	dir       string
+	cl        *client.Client
+	instances *client.Informer // the instances in default, for the poll loops
 }
 
 // setUp imports the guest as a kernel image, makes the flavor and starts following
@@ -154,9 +155,20 @@ func (b *vmBench) setUp(ctx context.Context) error {
 	if _, err := b.cl.Create(ctx, fl); err != nil {
 		return fmt.Errorf("creating flavor %s: %w", vmBenchFlavor, err)
 	}
-	var err error
-	b.watch, err = watchInstances(ctx, b.cl)
-	return err
+	instKind, _ := api.LookupKind("instances")
+	b.instances = client.NewInformer(b.cl, instKind, "default", client.ListOptions{}, zap.NewNop())
+	if !client.StartInformers(ctx, b.instances) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// instanceSeen is the named instance as the informer last saw it, or nil.
+func (b *vmBench) instanceSeen(name string) *api.Instance {
+	if o := b.instances.Get("default/" + name); o != nil {
+		return o.(*api.Instance)
+	}
+	return nil
 }
 
 // sequential times single boots to the marker, bare and through cloudbox in turn,
@@ -244,7 +256,7 @@ func (b *vmBench) cloudboxBoot(ctx context.Context, name string) (marker, qemu t
 	}
 	var con *consoleFile
 	err = pollEvery(ctx, vmBootTimeout, "instance "+name+" to "+testguest.Marker, func() (bool, error) {
-		if in, _ := b.watch.get(name); qemu == 0 && in != nil && in.Status.PID != 0 {
+		if in := b.instanceSeen(name); qemu == 0 && in != nil && in.Status.PID != 0 {
 			qemu = time.Since(start)
 		}
 		ok, err := b.consoleHas(name, &con, testguest.Marker)
@@ -270,9 +282,9 @@ func (b *vmBench) cloudboxBoot(ctx context.Context, name string) (marker, qemu t
 // consoleHas says whether the named instance's console shows line, opening *con
 // once the instance's status names its console file; an instance in ERROR is an error.
 func (b *vmBench) consoleHas(name string, con **consoleFile, line string) (bool, error) {
-	in, err := b.watch.get(name)
-	if err != nil || in == nil {
-		return false, err
+	in := b.instanceSeen(name)
+	if in == nil {
+		return false, nil
 	}
 	if in.Status.State == api.InstanceError {
 		return false, fmt.Errorf("instance %s is in ERROR: %s: %s", name, in.Status.Reason, in.Status.Message)
@@ -328,7 +340,7 @@ func (b *vmBench) burst(ctx context.Context) error {
 			if err != nil {
 				return false, err
 			}
-			if in, _ := b.watch.get(name); ready && in.Status.State == api.InstanceActive {
+			if in := b.instanceSeen(name); ready && in.Status.State == api.InstanceActive {
 				each[i] = time.Since(start)
 				continue
 			}
@@ -516,53 +528,6 @@ func pollEvery(ctx context.Context, timeout time.Duration, what string, check fu
 			return ctx.Err()
 		}
 	}
-}
-
-// instanceWatch follows the instances in default and keeps the last seen state of
-// each, so that the poll loops read states without a request each. It is safe for
-// concurrent use.
-type instanceWatch struct {
-	mu   sync.Mutex
-	last map[string]*api.Instance
-	err  error
-}
-
-func watchInstances(ctx context.Context, cl *client.Client) (*instanceWatch, error) {
-	k, _ := api.LookupKind("instances")
-	events, err := cl.Watch(ctx, k, "default", client.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	w := &instanceWatch{last: map[string]*api.Instance{}}
-	go func() {
-		for ev := range events {
-			w.mu.Lock()
-			switch in, ok := ev.Object.(*api.Instance); {
-			case ev.Err != nil:
-				w.err = ev.Err
-			case !ok:
-			case ev.Type == "DELETED":
-				delete(w.last, in.Name)
-			default:
-				w.last[in.Name] = in
-			}
-			w.mu.Unlock()
-		}
-		w.mu.Lock()
-		if w.err == nil && ctx.Err() == nil {
-			w.err = errors.New("the instance watch ended")
-		}
-		w.mu.Unlock()
-	}()
-	return w, nil
-}
-
-// get returns the named instance as last seen, or nil if it has not been seen (or was
-// deleted); an error says the watch has ended.
-func (w *instanceWatch) get(name string) (*api.Instance, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.last[name], w.err
 }
 
 // killQEMUsUnder kills every QEMU whose command line names a path under dir (the
