@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
 
 // restoreLockTimeout is how long Restore waits for the data file's lock. It is short:
@@ -88,7 +90,7 @@ func Restore(dataFile, backupFile string) error {
 	}
 	renamed = true
 	// The rename is durable only once the directory is.
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
 	return nil
@@ -151,13 +153,4 @@ func lockFile(path string, timeout time.Duration) (unlock func(), err error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		_ = f.Close()
 	}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -79,7 +79,7 @@ func (a *Agent) saveRecord(rec *podRecord) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "pod.json"), b, 0o600)
+	return atomicfile.WriteFile(filepath.Join(dir, "pod.json"), b, 0o600)
 }
 
 // loadRecord reads a pod's record; a pod without one gets nil and no error.
@@ -125,10 +125,4 @@ func (a *Agent) removePodDir(uid string) error {
 		return nil
 	}
 	return os.RemoveAll(a.podDir(uid))
-}
-
-// writeFileAtomic replaces path with data, so a crash leaves the old record or the
-// new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.WriteFile(path, data, mode)
 }

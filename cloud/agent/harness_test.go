@@ -15,6 +15,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 	"github.com/cloudbox/cloudbox/store"
 )
 
@@ -122,7 +123,7 @@ func (h *harness) startAgent(mods ...func(*Config)) (a *Agent, stop func()) {
 func writeTemp(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := writeFileAtomic(p, []byte(content), 0o644); err != nil {
+	if err := atomicfile.WriteFile(p, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
 
 // User is who a request comes from.
@@ -57,7 +59,7 @@ func ensureSecret(path string) (string, error) {
 		return "", err
 	}
 	s := hex.EncodeToString(raw)
-	if err := writeFileAtomic(path, []byte(s+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return s, nil

@@ -87,15 +87,10 @@ func readPair(certPath, keyPath string) ([]byte, []byte, error) {
 }
 
 func writePair(certPath string, cert []byte, keyPath string, key []byte) error {
-	if err := writeFileAtomic(keyPath, key, 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, key, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, cert, 0o644)
-}
-
-// writeFileAtomic writes so that a crash leaves the old file or the new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.WriteFile(path, data, mode)
+	return atomicfile.WriteFile(certPath, cert, 0o644)
 }
 
 func newKey() (*ecdsa.PrivateKey, []byte, error) {

@@ -35,6 +35,12 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory, which makes the renames, creations and removals of
+// entries in it durable: fsyncing a file does not persist its name.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -29,3 +29,13 @@ func TestWriteFileReplacesAndLeavesNoTemporaries(t *testing.T) {
 		t.Error("writing into a missing directory succeeded")
 	}
 }
+
+func TestSyncDirNeedsADirectoryThatExists(t *testing.T) {
+	dir := t.TempDir()
+	if err := SyncDir(dir); err != nil {
+		t.Errorf("SyncDir(%s): %v", dir, err)
+	}
+	if err := SyncDir(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Errorf("SyncDir of a missing directory: %v, want not-exist", err)
+	}
+}

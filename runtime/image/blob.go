@@ -19,6 +19,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
 
 // layerSource is a layer blob to ingest, wherever it comes from.
@@ -179,7 +181,7 @@ func (s *Store) fetchLayer(ctx context.Context, src layerSource, diffHex string,
 			return storedLayer{}, err
 		}
 	}
-	if err := syncDir(filepath.Join(s.root, "blobs", "sha256")); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(s.root, "blobs", "sha256")); err != nil {
 		return storedLayer{}, err
 	}
 	report(size, size, "done")
@@ -253,7 +255,7 @@ func (s *Store) writeBlob(data []byte) (string, error) {
 	if exists(p) {
 		return d, nil
 	}
-	return d, writeFileAtomic(p, data)
+	return d, atomicfile.WriteFile(p, data, 0o644)
 }
 
 // progressReader counts bytes read and reports them at most every 256 KiB, so a CLI bar

@@ -79,20 +79,5 @@ func saveIndex(p string, images map[string]*Image) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, b)
-}
-
-// writeFileAtomic writes data to a temporary file beside p, syncs it, renames it over p and
-// syncs the directory, so p is never seen half written.
-func writeFileAtomic(p string, data []byte) error {
-	return atomicfile.WriteFile(p, data, 0o644)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(p, b, 0o644)
 }
