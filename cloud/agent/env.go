@@ -3,7 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
@@ -158,7 +159,7 @@ func containerEnv(c *api.Container, src *sources, dw downward) (*envList, error)
 				}
 				return nil, &configError{fmt.Sprintf("configmap %q not found", from.ConfigMapRef.Name)}
 			}
-			for _, k := range sortedKeys(cm.Data) {
+			for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 				if validEnvName(from.Prefix + k) {
 					env.set(from.Prefix+k, cm.Data[k])
 				}
@@ -174,7 +175,7 @@ func containerEnv(c *api.Container, src *sources, dw downward) (*envList, error)
 				}
 				return nil, &configError{fmt.Sprintf("secret %q not found", from.SecretRef.Name)}
 			}
-			for _, k := range sortedKeys(sec.Data) {
+			for _, k := range slices.Sorted(maps.Keys(sec.Data)) {
 				if validEnvName(from.Prefix + k) {
 					env.set(from.Prefix+k, string(sec.Data[k]))
 				}
@@ -259,15 +260,6 @@ func validEnvName(k string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // expand replaces $(VAR) with VAR's value where lookup knows it, turns $$ into $, and

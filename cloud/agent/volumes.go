@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -130,7 +132,7 @@ func project(dir string, data map[string][]byte, items []api.KeyToPath, defaultM
 		mode = os.FileMode(*defaultMode) & os.ModePerm
 	}
 	if len(items) == 0 {
-		for _, k := range sortedKeys(data) {
+		for _, k := range slices.Sorted(maps.Keys(data)) {
 			if err := writeProjected(dir, k, data[k], mode); err != nil {
 				return err
 			}

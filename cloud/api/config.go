@@ -1,8 +1,10 @@
 package api
 
 import (
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -45,11 +47,11 @@ func validateConfigMap(obj Object) FieldErrors {
 	cm := obj.(*ConfigMap)
 	var errs FieldErrors
 	size := 0
-	for _, k := range sortedKeys(cm.Data) {
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 		errs.check(key("data", k), checkConfigKey(k))
 		size += len(k) + len(cm.Data[k])
 	}
-	for _, k := range sortedKeys(cm.BinaryData) {
+	for _, k := range slices.Sorted(maps.Keys(cm.BinaryData)) {
 		errs.check(key("binaryData", k), checkConfigKey(k))
 		if _, dup := cm.Data[k]; dup {
 			errs.add(key("binaryData", k), "duplicate of a key in data")
@@ -81,7 +83,7 @@ func validateSecret(obj Object) FieldErrors {
 	s := obj.(*Secret)
 	var errs FieldErrors
 	size := 0
-	for _, k := range sortedKeys(s.Data) {
+	for _, k := range slices.Sorted(maps.Keys(s.Data)) {
 		errs.check(key("data", k), checkConfigKey(k))
 		size += len(k) + len(s.Data[k])
 	}

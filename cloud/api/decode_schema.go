@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,7 +70,7 @@ func (c *schemaChecker) check(path string, v any, t reflect.Type) {
 			return
 		}
 		fields := structFields(t)
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			f, exact := fields.lookup(k)
 			if f == nil {
 				c.unknown = append(c.unknown, child(path, k))
@@ -85,7 +87,7 @@ func (c *schemaChecker) check(path string, v any, t reflect.Type) {
 			c.fail(path, "expected an object")
 			return
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			c.check(key(path, k), m[k], t.Elem())
 		}
 	case reflect.Slice, reflect.Array:

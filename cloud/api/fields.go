@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,7 +69,7 @@ func ParseFieldSelector(s string) (FieldSelector, error) {
 
 // ParseFieldSelectorForKind is ParseFieldSelector accepting only the fields of kind k.
 func ParseFieldSelectorForKind(k *KindInfo, s string) (FieldSelector, error) {
-	return parseFieldSelector(s, sortedKeys(fieldsOfKind(k, k.New())))
+	return parseFieldSelector(s, slices.Sorted(maps.Keys(fieldsOfKind(k, k.New()))))
 }
 
 func parseFieldSelector(s string, supported []string) (FieldSelector, error) {
@@ -188,7 +189,7 @@ func allSelectableFields() []string {
 			set[f] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 func podFields(obj Object) map[string]string {

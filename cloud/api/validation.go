@@ -2,10 +2,11 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -147,7 +148,7 @@ func ValidateLabels(field string, labels map[string]string) error {
 // validateLabels checks label keys and values; nodeSelector maps follow the same rules.
 func validateLabels(field string, labels map[string]string) FieldErrors {
 	var errs FieldErrors
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if msg := checkQualifiedName(k); msg != "" {
 			errs.addf(field, "invalid label key: %s", msg)
 			continue
@@ -160,7 +161,7 @@ func validateLabels(field string, labels map[string]string) FieldErrors {
 func validateAnnotations(field string, annotations map[string]string) FieldErrors {
 	var errs FieldErrors
 	total := 0
-	for _, k := range sortedKeys(annotations) {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
 		total += len(k) + len(annotations[k])
 		if msg := checkQualifiedName(k); msg != "" {
 			errs.addf(field, "invalid annotation key: %s", msg)
@@ -207,10 +208,10 @@ func validateNode(obj Object) FieldErrors {
 			errs.add(child(p, "effect"), oneOf(t.Effect, TaintNoSchedule, TaintPreferNoSchedule, TaintNoExecute))
 		}
 	}
-	for _, name := range sortedKeys(n.Status.Capacity) {
+	for _, name := range slices.Sorted(maps.Keys(n.Status.Capacity)) {
 		errs.check(key("status.capacity", name), checkQuantity(n.Status.Capacity[name]))
 	}
-	for _, name := range sortedKeys(n.Status.Allocatable) {
+	for _, name := range slices.Sorted(maps.Keys(n.Status.Allocatable)) {
 		errs.check(key("status.allocatable", name), checkQuantity(n.Status.Allocatable[name]))
 	}
 	return errs
@@ -251,15 +252,6 @@ func (l *FieldErrors) immutable(field, was string) {
 
 func oneOf(got string, allowed ...string) string {
 	return fmt.Sprintf("%q must be one of %s", got, strings.Join(allowed, ", "))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // The check functions return "" for a valid value and otherwise the reason, which

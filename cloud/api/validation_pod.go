@@ -3,8 +3,10 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -317,7 +319,7 @@ func validateResources(p string, r Resources) FieldErrors {
 		name string
 		rl   ResourceList
 	}{{"limits", r.Limits}, {"requests", r.Requests}} {
-		for _, name := range sortedKeys(list.rl) {
+		for _, name := range slices.Sorted(maps.Keys(list.rl)) {
 			f := key(child(p, list.name), name)
 			if msg := checkQualifiedName(name); msg != "" {
 				errs.addf(f, "invalid resource name: %s", msg)
@@ -325,7 +327,7 @@ func validateResources(p string, r Resources) FieldErrors {
 			errs.check(f, checkQuantity(list.rl[name]))
 		}
 	}
-	for _, name := range sortedKeys(r.Requests) {
+	for _, name := range slices.Sorted(maps.Keys(r.Requests)) {
 		limit, ok := r.Limits[name]
 		if req := r.Requests[name]; ok && req.Cmp(limit) > 0 {
 			errs.addf(key(child(p, "requests"), name), "%s must be less than or equal to the %s limit of %s", req, name, limit)

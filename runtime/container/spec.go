@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -461,7 +462,7 @@ func (m *Manager) buildOCISpec(s *Spec, rootfs string, u *execUser, ns nsConfig,
 			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: mnt.Destination, Type: "bind", Source: mnt.Source, Options: opts})
 		}
 	}
-	for _, dst := range sortedKeys(files) {
+	for _, dst := range slices.Sorted(maps.Keys(files)) {
 		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: files[dst], Options: []string{"bind", "rprivate"}})
 	}
 
@@ -502,7 +503,7 @@ func writeFiles(dir string, files map[string][]byte) (map[string]string, error) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	for i, dst := range sortedKeys(files) {
+	for i, dst := range slices.Sorted(maps.Keys(files)) {
 		p := filepath.Join(dir, strconv.Itoa(i)+"-"+filepath.Base(dst))
 		if err := os.WriteFile(p, files[dst], 0o644); err != nil {
 			return nil, err
@@ -510,15 +511,6 @@ func writeFiles(dir string, files map[string][]byte) (map[string]string, error) 
 		out[filepath.Clean(dst)] = p
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func toUint32s(in []int) []uint32 {
