@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/cloudbox/cloudbox/internal/logfollow"
 )
 
 // Logs. The container's stdout and stderr are one file, LogRoot/<id>.log,
@@ -210,23 +212,10 @@ func (m *Manager) Logs(ctx context.Context, id string, follow bool, w io.Writer)
 			}
 		}
 	}
-	if err := readAll(); err != nil || !follow || c == nil {
-		return err
+	if !follow || c == nil {
+		return readAll()
 	}
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.done:
-			return readAll()
-		case <-t.C:
-			if err := readAll(); err != nil {
-				return err
-			}
-		}
-	}
+	return logfollow.File(ctx, f, c.done, readAll)
 }
 
 func copyFile(w io.Writer, path string) error {

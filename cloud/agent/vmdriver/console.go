@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/internal/logfollow"
 )
 
 // ConsoleCommand is the one "command" a VM runs through exec: an interactive session
@@ -69,25 +69,17 @@ func (d *Driver) Logs(ctx context.Context, id string, opts agent.LogOptions, w i
 			return err
 		}
 	}
-	if _, err := io.Copy(w, f); err != nil || !opts.Follow {
-		return err
+	copyNew := func() error { _, err := io.Copy(w, f); return err }
+	if !opts.Follow {
+		return copyNew()
 	}
-	// Follow: copy what QEMU appends until the VM ends or the reader goes away.
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.done:
-			_, err := io.Copy(w, f)
-			return err
-		case <-tick.C:
-			if _, err := io.Copy(w, f); err != nil {
-				return err
-			}
-		}
+	// Follow: copy what QEMU appends until the VM ends or the reader goes away (which
+	// is no error).
+	err = logfollow.File(ctx, f, t.done, copyNew)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
 	}
+	return err
 }
 
 // seekTail positions f at the start of its last n lines.
