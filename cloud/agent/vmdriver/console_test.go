@@ -1,12 +1,84 @@
 package vmdriver
 
 import (
+	"bufio"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cloudbox/cloudbox/cloud/agent"
 )
+
+// Following a console log copies each line QEMU appends as it comes, starting from
+// the tail asked for, and ends with the VM (after the last line) or with the reader.
+func TestLogsFollowsTheConsoleUntilTheVMEnds(t *testing.T) {
+	dir := t.TempDir()
+	console, err := os.OpenFile(filepath.Join(dir, "console.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer console.Close()
+	appendLine := func(s string) {
+		t.Helper()
+		if _, err := console.WriteString(s + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendLine("old boot")
+	appendLine("booting")
+	tk := &task{dir: dir, done: make(chan struct{})}
+	d := &Driver{tasks: map[string]*task{"vm-1": tk}}
+
+	r, w := io.Pipe()
+	ended := make(chan error, 1)
+	go func() {
+		err := d.Logs(context.Background(), "vm-1", agent.LogOptions{Follow: true, Tail: 1}, w)
+		w.Close()
+		ended <- err
+	}()
+	lines := bufio.NewScanner(r)
+	next := func(want string) {
+		t.Helper()
+		if !lines.Scan() || lines.Text() != want {
+			t.Fatalf("followed line %q (%v), want %q", lines.Text(), lines.Err(), want)
+		}
+	}
+	next("booting")
+	appendLine("login:")
+	next("login:")
+	appendLine("powering off")
+	close(tk.done)
+	next("powering off")
+	if lines.Scan() {
+		t.Errorf("more after the VM ended: %q", lines.Text())
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Logs did not return after the VM ended")
+	}
+
+	// A reader that goes away ends the follow without an error.
+	ctx, cancel := context.WithCancel(context.Background())
+	tk.done = make(chan struct{})
+	go func() { ended <- d.Logs(ctx, "vm-1", agent.LogOptions{Follow: true, Tail: 0}, io.Discard) }()
+	cancel()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("Logs after its reader went away: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Logs did not return after its context was cancelled")
+	}
+}
 
 func TestSeekTail(t *testing.T) {
 	long := strings.Repeat("x", 70<<10) // longer than one read chunk
