@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // Restart safety. Before any worker acts, the manager lists the driver's tasks and
@@ -31,10 +32,8 @@ func (m *podManager) adopt(ctx context.Context) error {
 			break
 		}
 		m.a.log.Warn("listing the driver's tasks failed; retrying", zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(m.a.cfg.Clock, delay, ctx.Done()) {
 			return ctx.Err()
-		case <-time.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)
 	}

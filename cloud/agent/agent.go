@@ -199,10 +199,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			break
 		}
 		a.log.Warn("registering node failed; retrying", zap.Error(err), zap.Duration("in", backoff))
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(a.cfg.Clock, backoff, ctx.Done()) {
 			return ctx.Err()
-		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // probeKind is which of a container's probes a result is from.
@@ -258,7 +259,7 @@ func (w *podWorker) startRunningProbes(ctx context.Context, p *api.Pod, c *api.C
 // stops at its failure, since the task is then killed and a new task gets new probes.
 func (w *podWorker) probeLoop(ctx context.Context, kind probeKind, name, taskID string, pr *api.Probe, t probeTarget) {
 	clk := w.a.cfg.Clock
-	if !sleep(clk, time.Duration(pr.InitialDelaySeconds)*time.Second, ctx.Done()) {
+	if !clock.Sleep(clk, time.Duration(pr.InitialDelaySeconds)*time.Second, ctx.Done()) {
 		return
 	}
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
@@ -296,7 +297,7 @@ func (w *podWorker) probeLoop(ctx context.Context, kind probeKind, name, taskID 
 				return
 			}
 		}
-		if !sleep(clk, period, ctx.Done()) {
+		if !clock.Sleep(clk, period, ctx.Done()) {
 			return
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // publish computes the pod's status and hands it to the writer if it changed. A pod
@@ -268,10 +269,8 @@ func (s *statusWriter) run(ctx context.Context) {
 					s.pending = st
 				}
 				s.mu.Unlock()
-				select {
-				case <-ctx.Done():
+				if !clock.Sleep(s.w.a.cfg.Clock, time.Second, ctx.Done()) {
 					return
-				case <-time.After(time.Second):
 				}
 			}
 		}

@@ -420,11 +420,11 @@ func podGrace(p *api.Pod) time.Duration {
 // then stops the task with what is left of it.
 func (w *podWorker) stopTask(ctx context.Context, p *api.Pod, spec *api.Container, id string, grace time.Duration, preStop bool) {
 	if preStop && grace > 0 && p != nil && spec != nil && spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil {
-		began := time.Now()
+		began := w.a.cfg.Clock.Now()
 		if err := w.runAction(ctx, spec.Lifecycle.PreStop, id, w.probeTarget(p, spec), grace); err != nil {
 			w.log.Warn("preStop hook failed", zap.String("task", id), zap.Error(err))
 		}
-		grace = max(grace-time.Since(began), minGraceAfterPreStop)
+		grace = max(grace-w.a.cfg.Clock.Now().Sub(began), minGraceAfterPreStop)
 	}
 	if err := w.driver.Stop(ctx, id, grace); err != nil && ctx.Err() == nil {
 		w.log.Warn("stopping task failed", zap.String("task", id), zap.Error(err))

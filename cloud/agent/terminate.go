@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // orphanGrace is what the tasks of a pod that is gone from the API get to stop: it
@@ -140,10 +141,7 @@ func (w *podWorker) deleteFromAPI() {
 			return
 		}
 		w.log.Warn("deleting the pod from the API failed; retrying", zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
+		clock.Sleep(w.a.cfg.Clock, delay, ctx.Done())
 		delay = min(2*delay, 10*time.Second)
 	}
 }

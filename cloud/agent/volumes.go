@@ -14,6 +14,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // Volumes live in StateDir/pods/<uid>/volumes/<name>, except hostPath, which is the
@@ -373,7 +374,7 @@ func (a *Agent) watchClaims(ctx context.Context) {
 		}
 		if err != nil {
 			a.log.Warn("removing the local volumes of deleted claims failed; retrying", zap.Error(err), zap.Duration("in", a.cfg.BackoffBase))
-			if !sleep(a.cfg.Clock, a.cfg.BackoffBase, ctx.Done()) {
+			if !clock.Sleep(a.cfg.Clock, a.cfg.BackoffBase, ctx.Done()) {
 				return
 			}
 			poke()

@@ -33,3 +33,24 @@ type realTimer struct{ t *time.Timer }
 
 func (t realTimer) C() <-chan time.Time { return t.t.C }
 func (t realTimer) Stop() bool          { return t.t.Stop() }
+
+// Sleep waits d on c, or until done is closed; it reports whether d passed. A d of
+// zero or less passes at once unless done is already closed.
+func Sleep(c Clock, d time.Duration, done <-chan struct{}) bool {
+	if d <= 0 {
+		select {
+		case <-done:
+			return false
+		default:
+			return true
+		}
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-done:
+		return false
+	}
+}

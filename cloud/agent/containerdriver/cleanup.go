@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // RemoveAll kills and removes every container and pod sandbox on the node: the
@@ -40,7 +43,7 @@ func (d *Driver) RemoveAll(ctx context.Context, dataDir string) error {
 			errs = append(errs, err)
 		}
 	}
-	removeCgroupParent(d.cgroupParent)
+	removeCgroupParent(d.clock, d.cgroupParent)
 	return errors.Join(errs...)
 }
 
@@ -49,7 +52,7 @@ func (d *Driver) RemoveAll(ctx context.Context, dataDir string) error {
 // that outlived its container's state (the server was killed between the two) is
 // removed too, and a process still in one is killed first: whatever runs under
 // cloudbox's parent is cloudbox's, as k3s's killall treats its own.
-func removeCgroupParent(parent string) {
+func removeCgroupParent(clk agent.Clock, parent string) {
 	parent = strings.Trim(parent, "/")
 	if parent == "" {
 		return
@@ -67,14 +70,14 @@ func removeCgroupParent(parent string) {
 		// Deepest first: a cgroup can only go once its children have.
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 		for _, d := range dirs {
-			removeCgroupDir(d)
+			removeCgroupDir(clk, d)
 		}
 	}
 }
 
 // removeCgroupDir kills what is left in one cgroup and removes it; the kernel frees a
 // cgroup shortly after its last task is reaped, so rmdir is retried for a while.
-func removeCgroupDir(dir string) {
+func removeCgroupDir(clk agent.Clock, dir string) {
 	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
 		for _, f := range strings.Fields(string(b)) {
 			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
@@ -82,9 +85,9 @@ func removeCgroupDir(dir string) {
 			}
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := clk.Now().Add(5 * time.Second); ; clock.Sleep(clk, 20*time.Millisecond, nil) {
 		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) || clk.Now().After(deadline) {
 			return
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudbox/cloudbox/internal/clock"
 	"github.com/cloudbox/cloudbox/internal/testenv"
 )
 
@@ -38,7 +39,7 @@ func TestRemoveCgroupParentTakesStrayPodCgroups(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	removeCgroupParent(parent)
+	removeCgroupParent(clock.Real{}, parent)
 
 	select {
 	case err := <-exited:

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/internal/clock"
 	"github.com/cloudbox/cloudbox/runtime/container"
 	"github.com/cloudbox/cloudbox/runtime/image"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	// network; nil leaves pods with loopback only.
 	Network Network
 	Logger  *zap.Logger
+	// Clock times the waits of the node cleanup for the kernel to free a cgroup. If
+	// nil, the machine's.
+	Clock agent.Clock
 }
 
 // Network gives pod sandboxes their addresses.
@@ -51,6 +55,7 @@ type Driver struct {
 	images *image.Store
 	ctrs   *container.Manager
 	log    *zap.Logger
+	clock  agent.Clock
 
 	cgroupParent string
 	network      Network
@@ -67,6 +72,9 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "/cloudbox"
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	cfg.Images.Logger = cfg.Logger.Named("images")
 	images, err := image.Open(filepath.Join(cfg.DataDir, "images"), cfg.Images)
 	if err != nil {
@@ -81,7 +89,7 @@ func New(cfg Config) (*Driver, error) {
 		images.Close()
 		return nil, err
 	}
-	return &Driver{images: images, ctrs: ctrs, log: cfg.Logger, cgroupParent: cfg.CgroupParent, network: cfg.Network, holds: map[string]func(){}}, nil
+	return &Driver{images: images, ctrs: ctrs, log: cfg.Logger, clock: cfg.Clock, cgroupParent: cfg.CgroupParent, network: cfg.Network, holds: map[string]func(){}}, nil
 }
 
 // Images is the driver's image store (for the image commands).

@@ -10,7 +10,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/hypervisor"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // KillAll kills every QEMU that a node with this state dir left running (VMs outlive
@@ -41,7 +43,7 @@ func KillAll(ctx context.Context, stateDir string, log *zap.Logger) error {
 }
 
 // killVM kills the QEMU of an instance directory, if one runs, and waits until it is
-// gone.
+// gone. It runs without a Driver (server --cleanup), so on the machine's clock.
 func killVM(ctx context.Context, dir string, log *zap.Logger) error {
 	vm, err := hypervisor.Attach(ctx, dir)
 	if errors.Is(err, hypervisor.ErrNotRunning) {
@@ -54,11 +56,14 @@ func killVM(ctx context.Context, dir string, log *zap.Logger) error {
 	if err := vm.Kill(); err != nil {
 		return err
 	}
-	select {
-	case <-vm.Done():
-		log.Info("killed a VM", zap.String("dir", dir), zap.Int("pid", vm.PID()))
-		return nil
-	case <-time.After(10 * time.Second):
+	if !exitedWithin(clock.Real{}, vm, 10*time.Second) {
 		return fmt.Errorf("QEMU pid %d (%s) still runs 10 s after SIGKILL", vm.PID(), dir)
 	}
+	log.Info("killed a VM", zap.String("dir", dir), zap.Int("pid", vm.PID()))
+	return nil
+}
+
+// exitedWithin waits up to d on clk for vm's QEMU to exit and reports whether it did.
+func exitedWithin(clk agent.Clock, vm *hypervisor.VM, d time.Duration) bool {
+	return !clock.Sleep(clk, d, vm.Done())
 }

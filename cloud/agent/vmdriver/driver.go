@@ -35,6 +35,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
 	"github.com/cloudbox/cloudbox/internal/atomicfile"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 var _ agent.Driver = (*Driver)(nil)
@@ -65,6 +66,9 @@ type Config struct {
 	// (server.Config.CgroupParent). If empty, "/cloudbox".
 	CgroupParent string
 	Logger       *zap.Logger
+	// Clock times the waits for QEMU to exit and the retries of a failed reconcile,
+	// and stamps when a VM started and ended. If nil, the machine's.
+	Clock agent.Clock
 }
 
 // Driver is the VM driver. It is safe for concurrent use.
@@ -105,6 +109,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.SoftRebootTimeout <= 0 {
 		cfg.SoftRebootTimeout = 60 * time.Second
@@ -269,7 +276,7 @@ func (d *Driver) track(t *task) *task {
 		go func() {
 			<-t.vm.Done()
 			reason := t.vm.ExitReason()
-			res := &agent.ExitResult{FinishedAt: time.Now()}
+			res := &agent.ExitResult{FinishedAt: d.cfg.Clock.Now()}
 			switch reason {
 			case hypervisor.ExitKilled:
 				res.Code, res.Signal = 137, 9

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,6 +15,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // What the launcher pod does not carry is reconciled here, against the running VM:
@@ -45,6 +47,8 @@ func (d *Driver) Run(ctx context.Context) {
 		return
 	}
 	d.sweep(insts, vols)
+	var retries sync.WaitGroup
+	defer retries.Wait()
 	tick := time.NewTicker(resync)
 	defer tick.Stop()
 	for {
@@ -58,7 +62,11 @@ func (d *Driver) Run(ctx context.Context) {
 			}
 			if err := d.reconcile(ctx, o.(*api.Instance), vols); err != nil && ctx.Err() == nil {
 				d.log.Warn("reconciling VM failed; retrying", zap.String("instance", key), zap.Error(err))
-				time.AfterFunc(2*time.Second, func() { d.enqueue(key) })
+				retries.Go(func() {
+					if clock.Sleep(d.cfg.Clock, 2*time.Second, ctx.Done()) {
+						d.enqueue(key)
+					}
+				})
 			}
 		case <-tick.C:
 			d.mu.Lock()

@@ -86,7 +86,7 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := d.cfg.Clock.Now()
 	t := &task{
 		handle: agent.TaskHandle{ID: cfg.ID, Driver: DriverName, PodUID: cfg.PodUID, ContainerName: cfg.ContainerName,
 			Attempt: cfg.Attempt, PID: vm.PID(), StartedAt: now},
@@ -98,10 +98,8 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	}
 	if err := d.saveTask(t); err != nil {
 		_ = vm.Kill()
-		select {
-		case <-vm.Done():
+		if exitedWithin(d.cfg.Clock, vm, 10*time.Second) {
 			_ = removeCgroup(t.cgroup)
-		case <-time.After(10 * time.Second):
 		}
 		_ = vm.Close()
 		return nil, fmt.Errorf("recording the VM: %w", err)
