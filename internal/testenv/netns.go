@@ -95,3 +95,11 @@ func (ns *NetNS) Do(fn func() error) error {
 	}()
 	return <-errc
 }
+
+// MustDo is Do failing the test on error.
+func (ns *NetNS) MustDo(t testing.TB, fn func() error) {
+	t.Helper()
+	if err := ns.Do(fn); err != nil {
+		t.Fatal(err)
+	}
+}

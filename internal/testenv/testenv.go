@@ -38,3 +38,10 @@ func CgroupParent(t testing.TB) string {
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// IfName returns prefix followed by random hex, cut to 15 bytes: the limit of a
+// network interface's name.
+func IfName(prefix string) string {
+	name := Unique(prefix)
+	return name[:min(len(name), 15)]
+}

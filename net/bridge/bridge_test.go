@@ -1,13 +1,14 @@
 package bridge
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/cloudbox/cloudbox/internal/testenv"
 )
 
 func mustCIDR(t *testing.T, s string) *net.IPNet {
@@ -19,75 +20,24 @@ func mustCIDR(t *testing.T, s string) *net.IPNet {
 	return n
 }
 
-// echoServer listens on addr:0 inside ns and answers every line with
-// "<line> from <remote ip>". It returns the listening address.
-func echoServer(t *testing.T, ns *testNS, ip net.IP) string {
-	t.Helper()
-	var ln net.Listener
-	mustInNetNS(t, ns, func() (err error) {
-		ln, err = net.Listen("tcp4", net.JoinHostPort(ip.String(), "0"))
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-				fmt.Fprintf(c, "%s from %s\n", line[:len(line)-1], host)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// dial sends "hello" to addr from inside ns and returns the answer.
-func dial(t *testing.T, ns *testNS, addr string, timeout time.Duration) (string, error) {
-	t.Helper()
-	var answer string
-	err := inNetNS(t, ns, func() error {
-		c, err := net.DialTimeout("tcp4", addr, timeout)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(timeout))
-		if _, err := fmt.Fprintf(c, "hello\n"); err != nil {
-			return err
-		}
-		answer, err = bufio.NewReader(c).ReadString('\n')
-		return err
-	})
-	return answer, err
-}
-
 type fixture struct {
 	cfg  Config
-	host *testNS
+	host *testenv.NetNS
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{
-		cfg:  Config{Bridge: uniqueName(t, "cbxb"), Subnet: mustCIDR(t, "10.244.3.0/24"), MTU: 1400},
-		host: newNS(t),
+		cfg:  Config{Bridge: testenv.IfName("cbxb"), Subnet: mustCIDR(t, "10.244.3.0/24"), MTU: 1400},
+		host: testenv.NewNetNS(t),
 	}
-	mustInNetNS(t, f.host, func() error { return EnsureBridge(f.cfg) })
+	f.host.MustDo(t, func() error { return EnsureBridge(f.cfg) })
 	return f
 }
 
-func (f *fixture) attach(t *testing.T, pod *testNS, ip string, hostVeth string) {
+func (f *fixture) attach(t *testing.T, pod *testenv.NetNS, ip string, hostVeth string) {
 	t.Helper()
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		return Attach(f.cfg, pod.Path, "eth0", net.ParseIP(ip), hostVeth)
 	})
 }
@@ -111,13 +61,13 @@ func TestGateway(t *testing.T) {
 
 func TestPodsTalkThroughBridge(t *testing.T) {
 	f := newFixture(t)
-	p1, p2 := newNS(t), newNS(t)
-	v1 := uniqueName(t, "cbx")
+	p1, p2 := testenv.NewNetNS(t), testenv.NewNetNS(t)
+	v1 := testenv.IfName("cbx")
 	f.attach(t, p1, "10.244.3.2", v1)
-	f.attach(t, p2, "10.244.3.3", uniqueName(t, "cbx"))
+	f.attach(t, p2, "10.244.3.3", testenv.IfName("cbx"))
 
 	// Hairpin mode on the bridge port, so a pod can reach itself through a VIP.
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		l, err := netlink.LinkByName(v1)
 		if err != nil {
 			return err
@@ -132,8 +82,8 @@ func TestPodsTalkThroughBridge(t *testing.T) {
 		return nil
 	})
 
-	addr := echoServer(t, p2, net.ParseIP("10.244.3.3"))
-	got, err := dial(t, p1, addr, 3*time.Second)
+	addr := p2.EchoServer(t, net.ParseIP("10.244.3.3"))
+	got, err := p1.DialEcho(addr, 3*time.Second)
 	if err != nil {
 		t.Fatalf("pod1 -> pod2: %v", err)
 	}
@@ -142,13 +92,13 @@ func TestPodsTalkThroughBridge(t *testing.T) {
 	}
 
 	// The pod reaches its gateway, the bridge address in the host namespace.
-	gwAddr := echoServer(t, f.host, net.ParseIP("10.244.3.1"))
-	if got, err := dial(t, p2, gwAddr, 3*time.Second); err != nil || got != "hello from 10.244.3.3\n" {
+	gwAddr := f.host.EchoServer(t, net.ParseIP("10.244.3.1"))
+	if got, err := p2.DialEcho(gwAddr, 3*time.Second); err != nil || got != "hello from 10.244.3.3\n" {
 		t.Fatalf("pod2 -> gateway: %q, %v", got, err)
 	}
 
 	// Pod side: eth0 with the address, MTU, default route via the gateway; lo up.
-	mustInNetNS(t, p1, func() error {
+	p1.MustDo(t, func() error {
 		eth0, err := netlink.LinkByName("eth0")
 		if err != nil {
 			return err
@@ -182,13 +132,13 @@ func TestPodsTalkThroughBridge(t *testing.T) {
 
 func TestAttachIdempotent(t *testing.T) {
 	f := newFixture(t)
-	pod := newNS(t)
-	veth := uniqueName(t, "cbx")
+	pod := testenv.NewNetNS(t)
+	veth := testenv.IfName("cbx")
 	f.attach(t, pod, "10.244.3.9", veth)
 
 	snapshot := func() string {
 		var s string
-		mustInNetNS(t, pod, func() error {
+		pod.MustDo(t, func() error {
 			l, err := netlink.LinkByName("eth0")
 			if err != nil {
 				return err
@@ -205,7 +155,7 @@ func TestAttachIdempotent(t *testing.T) {
 			return nil
 		})
 		var hostIdx int
-		mustInNetNS(t, f.host, func() error {
+		f.host.MustDo(t, func() error {
 			l, err := netlink.LinkByName(veth)
 			if err != nil {
 				return err
@@ -223,7 +173,7 @@ func TestAttachIdempotent(t *testing.T) {
 
 	// A crash half way: the host end came off the bridge and went down, the
 	// pod lost its default route. Attach repairs.
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		l, err := netlink.LinkByName(veth)
 		if err != nil {
 			return err
@@ -233,7 +183,7 @@ func TestAttachIdempotent(t *testing.T) {
 		}
 		return netlink.LinkSetDown(l)
 	})
-	mustInNetNS(t, pod, func() error {
+	pod.MustDo(t, func() error {
 		l, err := netlink.LinkByName("eth0")
 		if err != nil {
 			return err
@@ -244,24 +194,24 @@ func TestAttachIdempotent(t *testing.T) {
 	if after := snapshot(); after != before {
 		t.Errorf("Attach after crash:\nbefore %s\nafter  %s", before, after)
 	}
-	gwAddr := echoServer(t, f.host, net.ParseIP("10.244.3.1"))
-	if _, err := dial(t, pod, gwAddr, 3*time.Second); err != nil {
+	gwAddr := f.host.EchoServer(t, net.ParseIP("10.244.3.1"))
+	if _, err := pod.DialEcho(gwAddr, 3*time.Second); err != nil {
 		t.Fatalf("pod -> gateway after repair: %v", err)
 	}
 
 	// A crash that left a host end whose peer never reached the pod.
-	pod2 := newNS(t)
-	veth2 := uniqueName(t, "cbx")
-	mustInNetNS(t, f.host, func() error {
+	pod2 := testenv.NewNetNS(t)
+	veth2 := testenv.IfName("cbx")
+	f.host.MustDo(t, func() error {
 		a := netlink.NewLinkAttrs()
 		a.Name = veth2
-		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: a, PeerName: uniqueName(t, "cbxp")})
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: a, PeerName: testenv.IfName("cbxp")})
 	})
 	f.attach(t, pod2, "10.244.3.10", veth2)
-	if _, err := dial(t, pod2, gwAddr, 3*time.Second); err != nil {
+	if _, err := pod2.DialEcho(gwAddr, 3*time.Second); err != nil {
 		t.Fatalf("pod2 -> gateway after stale pair: %v", err)
 	}
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		links, err := netlink.LinkList()
 		if err != nil {
 			return err
@@ -277,17 +227,17 @@ func TestAttachIdempotent(t *testing.T) {
 
 func TestDetach(t *testing.T) {
 	f := newFixture(t)
-	pod := newNS(t)
-	veth := uniqueName(t, "cbx")
+	pod := testenv.NewNetNS(t)
+	veth := testenv.IfName("cbx")
 	f.attach(t, pod, "10.244.3.4", veth)
-	mustInNetNS(t, f.host, func() error { return Detach(veth) })
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error { return Detach(veth) })
+	f.host.MustDo(t, func() error {
 		if _, err := netlink.LinkByName(veth); err == nil {
 			t.Errorf("host veth %s still exists", veth)
 		}
 		return Detach(veth) // gone already: fine
 	})
-	mustInNetNS(t, pod, func() error {
+	pod.MustDo(t, func() error {
 		if _, err := netlink.LinkByName("eth0"); err == nil {
 			t.Error("pod eth0 still exists after Detach")
 		}
@@ -298,7 +248,7 @@ func TestDetach(t *testing.T) {
 func TestEnsureBridgeRepairs(t *testing.T) {
 	f := newFixture(t)
 	var idx int
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		br, err := netlink.LinkByName(f.cfg.Bridge)
 		if err != nil {
 			return err
@@ -351,10 +301,10 @@ func TestEnsureBridgeRepairs(t *testing.T) {
 	})
 
 	// A non-bridge interface of that name is refused, not replaced.
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		a := netlink.NewLinkAttrs()
-		a.Name = uniqueName(t, "cbxd")
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: a, PeerName: uniqueName(t, "cbxp")}); err != nil {
+		a.Name = testenv.IfName("cbxd")
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: a, PeerName: testenv.IfName("cbxp")}); err != nil {
 			return err
 		}
 		cfg := f.cfg
@@ -368,7 +318,7 @@ func TestEnsureBridgeRepairs(t *testing.T) {
 		return nil
 	})
 
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		if err := RemoveBridge(f.cfg.Bridge); err != nil {
 			return err
 		}
@@ -406,7 +356,7 @@ func TestBridgeMACFixed(t *testing.T) {
 	want := BridgeMAC(net.ParseIP("10.244.3.1")).String()
 	mac := func() string {
 		var got string
-		mustInNetNS(t, f.host, func() error {
+		f.host.MustDo(t, func() error {
 			l, err := netlink.LinkByName(f.cfg.name())
 			if err != nil {
 				return err
@@ -421,11 +371,11 @@ func TestBridgeMACFixed(t *testing.T) {
 	}
 	var veths []string
 	for i, ip := range []string{"10.244.3.2", "10.244.3.3", "10.244.3.4"} {
-		pod := newNS(t)
-		veths = append(veths, uniqueName(t, "cbx"))
+		pod := testenv.NewNetNS(t)
+		veths = append(veths, testenv.IfName("cbx"))
 		f.attach(t, pod, ip, veths[i])
 		// A port with the lowest possible MAC: a bridge that follows its ports takes it.
-		mustInNetNS(t, f.host, func() error {
+		f.host.MustDo(t, func() error {
 			l, err := netlink.LinkByName(veths[i])
 			if err != nil {
 				return err
@@ -436,12 +386,12 @@ func TestBridgeMACFixed(t *testing.T) {
 			t.Fatalf("after port %d: bridge MAC = %s, want %s", i, got, want)
 		}
 	}
-	mustInNetNS(t, f.host, func() error { return Detach(veths[0]) })
+	f.host.MustDo(t, func() error { return Detach(veths[0]) })
 	if got := mac(); got != want {
 		t.Fatalf("after a port left: bridge MAC = %s, want %s", got, want)
 	}
 	// EnsureBridge puts a changed MAC back.
-	mustInNetNS(t, f.host, func() error {
+	f.host.MustDo(t, func() error {
 		l, err := netlink.LinkByName(f.cfg.name())
 		if err != nil {
 			return err

@@ -1,8 +1,6 @@
 package firewall
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"os"
 	"regexp"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/cloudbox/cloudbox/internal/testenv"
 	"github.com/cloudbox/cloudbox/net/bridge"
 )
 
@@ -20,10 +19,10 @@ var testCfg = Config{ClusterCIDR: "10.244.0.0/16", Bridge: "cbxtbr0"}
 // firewallNS is a fresh namespace with iptables tables that look like a
 // lived-in host: a DROP policy on FORWARD, another product's chain and jump,
 // a masquerade rule of its own.
-func firewallNS(t *testing.T) *testNS {
+func firewallNS(t *testing.T) *testenv.NetNS {
 	t.Helper()
 	requireIptables(t)
-	ns := newNS(t)
+	ns := testenv.NewNetNS(t)
 	run(t, ns, `*filter
 :INPUT ACCEPT [0:0]
 :FORWARD DROP [0:0]
@@ -47,7 +46,7 @@ COMMIT
 var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 
 // iptablesSave returns iptables-save of ns without comments and counters.
-func iptablesSave(t *testing.T, ns *testNS) string {
+func iptablesSave(t *testing.T, ns *testenv.NetNS) string {
 	t.Helper()
 	var lines []string
 	for _, l := range strings.Split(run(t, ns, "", "iptables-save"), "\n") {
@@ -59,7 +58,7 @@ func iptablesSave(t *testing.T, ns *testNS) string {
 	return strings.Join(lines, "\n")
 }
 
-func listRules(t *testing.T, ns *testNS, table, chain string) []string {
+func listRules(t *testing.T, ns *testenv.NetNS, table, chain string) []string {
 	t.Helper()
 	var out []string
 	for _, l := range strings.Split(run(t, ns, "", "iptables", "-w", "-t", table, "-S", chain), "\n") {
@@ -70,15 +69,15 @@ func listRules(t *testing.T, ns *testNS, table, chain string) []string {
 	return out
 }
 
-func ensure(t *testing.T, ns *testNS, cfg Config) {
+func ensure(t *testing.T, ns *testenv.NetNS, cfg Config) {
 	t.Helper()
-	mustInNetNS(t, ns, func() error { return Ensure(cfg) })
+	ns.MustDo(t, func() error { return Ensure(cfg) })
 }
 
-func save(t *testing.T, ns *testNS) string {
+func save(t *testing.T, ns *testenv.NetNS) string {
 	t.Helper()
 	var s string
-	mustInNetNS(t, ns, func() (err error) {
+	ns.MustDo(t, func() (err error) {
 		s, err = Save()
 		return err
 	})
@@ -176,7 +175,7 @@ func TestCleanupRestores(t *testing.T) {
 	before := iptablesSave(t, ns)
 	ensure(t, ns, testCfg)
 	// A later part of cloudbox adds its own chains, jumping between them.
-	mustInNetNS(t, ns, func() error {
+	ns.MustDo(t, func() error {
 		if err := EnsureChain(nil, "nat", "CLOUDBOX-SVC-TEST", nil, []Rule{{"-j", "RETURN"}}); err != nil {
 			return err
 		}
@@ -186,11 +185,11 @@ func TestCleanupRestores(t *testing.T) {
 	if !strings.Contains(iptablesSave(t, ns), "CLOUDBOX-SERVICES") {
 		t.Fatal("CLOUDBOX-SERVICES not created")
 	}
-	mustInNetNS(t, ns, Cleanup)
+	ns.MustDo(t, Cleanup)
 	if after := iptablesSave(t, ns); after != before {
 		t.Errorf("tables after Cleanup differ:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	mustInNetNS(t, ns, Cleanup) // nothing left: still fine
+	ns.MustDo(t, Cleanup) // nothing left: still fine
 	if got, want := save(t, ns), "*filter\nCOMMIT\n*nat\nCOMMIT\n"; got != want {
 		t.Errorf("Save after Cleanup = %q, want %q", got, want)
 	}
@@ -201,7 +200,7 @@ func TestCleanupRestores(t *testing.T) {
 // before Ensure, passing and masqueraded to the node's address after.
 func TestForwardDropAndMasquerade(t *testing.T) {
 	node := firewallNS(t)
-	pod, outside := newNS(t), newNS(t)
+	pod, outside := testenv.NewNetNS(t), testenv.NewNetNS(t)
 	_, subnet, _ := net.ParseCIDR("10.244.7.0/24")
 	bcfg := bridge.Config{Bridge: testCfg.Bridge, Subnet: subnet}
 	hostForward, err := os.ReadFile(ipForwardPath)
@@ -210,11 +209,11 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 	}
 
 	outsideIP := net.ParseIP("192.0.2.2")
-	mustInNetNS(t, node, func() error {
+	node.MustDo(t, func() error {
 		if err := bridge.EnsureBridge(bcfg); err != nil {
 			return err
 		}
-		if err := bridge.Attach(bcfg, pod.Path, "eth0", net.ParseIP("10.244.7.5"), uniqueName(t, "cbx")); err != nil {
+		if err := bridge.Attach(bcfg, pod.Path, "eth0", net.ParseIP("10.244.7.5"), testenv.IfName("cbx")); err != nil {
 			return err
 		}
 		if err := EnableIPForward(); err != nil {
@@ -222,7 +221,7 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 		}
 		// The node's uplink: a veth whose other end is the outside world.
 		a := netlink.NewLinkAttrs()
-		a.Name = uniqueName(t, "cbxu")
+		a.Name = testenv.IfName("cbxu")
 		up := &netlink.Veth{LinkAttrs: a, PeerName: "eth0", PeerNamespace: netlink.NsFd(outside.Fd())}
 		if err := netlink.LinkAdd(up); err != nil {
 			return err
@@ -233,7 +232,7 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 		}
 		return netlink.LinkSetUp(up)
 	})
-	mustInNetNS(t, outside, func() error {
+	outside.MustDo(t, func() error {
 		// No route back to the pods: only masqueraded traffic can answer.
 		eth0, err := netlink.LinkByName("eth0")
 		if err != nil {
@@ -249,13 +248,13 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 		t.Fatalf("host ip_forward changed: %q -> %q (%v)", hostForward, got, err)
 	}
 
-	srv := echoServer(t, outside, outsideIP)
-	if got, err := dial(t, pod, srv, 500*time.Millisecond); err == nil {
+	srv := outside.EchoServer(t, outsideIP)
+	if got, err := pod.DialEcho(srv, 500*time.Millisecond); err == nil {
 		t.Fatalf("FORWARD policy DROP let traffic through before Ensure: %q", got)
 	}
 
 	ensure(t, node, testCfg)
-	got, err := dial(t, pod, srv, 3*time.Second)
+	got, err := pod.DialEcho(srv, 3*time.Second)
 	if err != nil {
 		t.Fatalf("pod -> outside after Ensure: %v", err)
 	}
@@ -265,7 +264,7 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 
 	// Both directions went through our accept rules, the egress through our
 	// masquerade rule.
-	mustInNetNS(t, node, func() error {
+	node.MustDo(t, func() error {
 		ipt, err := newIPT()
 		if err != nil {
 			return err
@@ -290,59 +289,8 @@ func TestForwardDropAndMasquerade(t *testing.T) {
 	})
 
 	// After Cleanup the host's DROP policy rules again.
-	mustInNetNS(t, node, Cleanup)
-	if _, err := dial(t, pod, srv, 500*time.Millisecond); err == nil {
+	node.MustDo(t, Cleanup)
+	if _, err := pod.DialEcho(srv, 500*time.Millisecond); err == nil {
 		t.Error("traffic still forwarded after Cleanup")
 	}
-}
-
-// echoServer listens on ip:0 inside ns and answers a line with
-// "<line> from <remote ip>".
-func echoServer(t *testing.T, ns *testNS, ip net.IP) string {
-	t.Helper()
-	var ln net.Listener
-	mustInNetNS(t, ns, func() (err error) {
-		ln, err = net.Listen("tcp4", net.JoinHostPort(ip.String(), "0"))
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-				fmt.Fprintf(c, "%s from %s\n", strings.TrimSuffix(line, "\n"), host)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// dial sends "hello" to addr from inside ns and returns the answer.
-func dial(t *testing.T, ns *testNS, addr string, timeout time.Duration) (string, error) {
-	t.Helper()
-	var answer string
-	err := inNetNS(t, ns, func() error {
-		c, err := net.DialTimeout("tcp4", addr, timeout)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(timeout))
-		if _, err := fmt.Fprintf(c, "hello\n"); err != nil {
-			return err
-		}
-		answer, err = bufio.NewReader(c).ReadString('\n')
-		return err
-	})
-	return answer, err
 }
