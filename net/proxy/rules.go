@@ -289,35 +289,28 @@ func (d *desired) payload(natTable string, stale, staleFilter []string, fix []st
 	var b bytes.Buffer
 	b.Grow(d.nat.Len() + d.filter.Len() + 64*len(d.natChains) + 1024)
 
-	fmt.Fprintf(&b, "*%s\n", natTable)
-	// Declaring a chain in --noflush mode creates it or flushes it.
-	for _, c := range d.natChains {
-		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-	}
-	for _, c := range stale {
-		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-	}
-	b.Write(d.nat.Bytes())
-	for _, c := range stale {
-		fmt.Fprintf(&b, "-X %s\n", c)
-	}
-	writeFix(&b, natTable, fix)
-	b.WriteString("COMMIT\n")
-
-	b.WriteString("*filter\n")
-	for _, c := range d.filterChains {
-		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-	}
-	for _, c := range staleFilter {
-		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-	}
-	b.Write(d.filter.Bytes())
-	for _, c := range staleFilter {
-		fmt.Fprintf(&b, "-X %s\n", c)
-	}
-	writeFix(&b, "filter", fix)
-	b.WriteString("COMMIT\n")
+	writeTable(&b, natTable, d.natChains, stale, d.nat.Bytes(), fix)
+	writeTable(&b, "filter", d.filterChains, staleFilter, d.filter.Bytes(), fix)
 	return b.Bytes()
+}
+
+// writeTable writes one table of the payload: its chains and the stale ones declared
+// (which in --noflush mode creates or flushes them, so a stale chain is empty and can
+// go), the rules, the deletion of the stale chains and the table's fix lines.
+func writeTable(b *bytes.Buffer, table string, chains, stale []string, rules []byte, fix []string) {
+	fmt.Fprintf(b, "*%s\n", table)
+	for _, c := range chains {
+		fmt.Fprintf(b, ":%s - [0:0]\n", c)
+	}
+	for _, c := range stale {
+		fmt.Fprintf(b, ":%s - [0:0]\n", c)
+	}
+	b.Write(rules)
+	for _, c := range stale {
+		fmt.Fprintf(b, "-X %s\n", c)
+	}
+	writeFix(b, table, fix)
+	b.WriteString("COMMIT\n")
 }
 
 // writeFix writes the lines of fix that are for table.
