@@ -33,6 +33,9 @@ type harness struct {
 	drv         *fakeDriver
 	stateDir    string
 	node        string
+	// url and ca reach the API server, for a client of another identity.
+	url string
+	ca  []byte
 }
 
 func newHarness(t *testing.T) *harness {
@@ -66,7 +69,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	clk := newFakeClock()
-	return &harness{t: t, cl: admin, agentClient: cl, clk: clk, drv: newFakeDriver(clk), stateDir: t.TempDir(), node: "node-1"}
+	return &harness{t: t, cl: admin, agentClient: cl, clk: clk, drv: newFakeDriver(clk), stateDir: t.TempDir(), node: "node-1", url: ts.URL, ca: ca}
 }
 
 // startAgent runs a new agent on the harness's node, state directory, driver and
