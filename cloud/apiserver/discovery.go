@@ -26,10 +26,7 @@ type groupVersion struct {
 	Version      string `json:"version"`
 }
 
-var (
-	objectVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
-	subVerbs    = map[string][]string{"status": {"get", "patch", "update"}, "binding": {"create"}, "log": {"get"}, "exec": {"create", "get"}}
-)
+var objectVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 
 // groupVersions maps "v1", "apps/v1", ... to the kinds served there.
 func groupVersions() map[string][]*api.KindInfo {
@@ -93,17 +90,12 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	for _, k := range kinds {
 		resources = append(resources, apiResource{Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced,
 			Kind: k.Kind, Verbs: objectVerbs, ShortNames: k.ShortNames})
-		for _, sub := range subresourcesOf(k) {
-			resources = append(resources, apiResource{Name: k.Resource + "/" + sub, Namespaced: k.Namespaced, Kind: k.Kind, Verbs: subVerbs[sub]})
+		for _, sub := range strategyFor(k).subresources() {
+			if sub.Verbs != nil {
+				resources = append(resources, apiResource{Name: k.Resource + "/" + sub.Name, Namespaced: k.Namespaced, Kind: k.Kind, Verbs: sub.Verbs})
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 	return true
-}
-
-func subresourcesOf(k *api.KindInfo) []string {
-	if k.Resource == "pods" {
-		return []string{"status", "binding", "log", "exec"}
-	}
-	return []string{"status"}
 }

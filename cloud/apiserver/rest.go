@@ -151,19 +151,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *route) error
 	if err := s.checkNamespace(r, rt); err != nil {
 		return err
 	}
-	if p, ok := obj.(*api.Pod); ok {
-		p.Status = api.PodStatus{Phase: api.PodPending}
-	}
-	if img, ok := obj.(*api.Image); ok {
-		// An image's status describes files the server checked; only an import sets it.
-		img.Status = api.ImageStatus{Phase: api.ImagePending}
-	}
-	var created api.Object
-	if svc, ok := obj.(*api.Service); ok {
-		created, err = s.createService(r.Context(), rt.kind, svc)
-	} else {
-		created, err = s.cfg.Store.Create(r.Context(), rt.kind, obj)
-	}
+	created, err := s.storeCreate(r.Context(), rt.kind, obj)
 	if err != nil {
 		return err
 	}
@@ -171,24 +159,22 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *route) error
 	return nil
 }
 
-// checkNamespace refuses to create into a namespace that does not exist or is being
-// deleted.
-func (s *Server) checkNamespace(r *http.Request, rt *route) error {
-	if !rt.kind.Namespaced {
-		return nil
+// storeCreate stores a new object, defaulted and valid, once its kind's strategy has
+// prepared it; a failed write gives back what the preparation took.
+func (s *Server) storeCreate(ctx context.Context, k *api.KindInfo, obj api.Object) (api.Object, error) {
+	var u undo
+	if prepare := strategyFor(k).PrepareForCreate; prepare != nil {
+		if err := prepare(s, ctx, obj, &u); err != nil {
+			u.run()
+			return nil, err
+		}
 	}
-	nsKind, _ := api.LookupKind("namespaces")
-	o, err := s.cfg.Store.Get(r.Context(), nsKind, "", rt.namespace)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("namespace %q not found", rt.namespace))
-	}
+	created, err := s.cfg.Store.Create(ctx, k, obj)
 	if err != nil {
-		return err
+		u.run()
+		return nil, err
 	}
-	if ns := o.(*api.Namespace); ns.DeletionTimestamp != nil || ns.Status.Phase == api.NamespaceTerminating {
-		return newStatus(http.StatusForbidden, "Forbidden", fmt.Sprintf("namespace %q is being deleted", rt.namespace))
-	}
-	return nil
+	return created, nil
 }
 
 // update replaces the object (PUT). On the main resource the status is kept from the
@@ -232,7 +218,9 @@ func merged(rt *route, cur, next api.Object) (api.Object, error) {
 	nm.DeletionTimestamp, nm.DeletionGracePeriodSeconds = cm.DeletionTimestamp, cm.DeletionGracePeriodSeconds
 	nm.ResourceVersion = cm.ResourceVersion
 	nm.Generation = cm.Generation
-	keepAllocated(cur, next)
+	if prepare := rt.strategy.PrepareForUpdate; prepare != nil {
+		prepare(cur, next)
+	}
 	if err := admit(next); err != nil {
 		return nil, err
 	}
@@ -260,6 +248,39 @@ func setField(obj api.Object, name string, v any) {
 	if f.IsValid() && v != nil {
 		f.Set(reflect.ValueOf(v))
 	}
+}
+
+// guaranteedUpdate is Store.GuaranteedUpdate with the strategy's hooks around a write
+// of the main resource: BeginUpdate takes what fn's result needs before the write, a
+// failed write gives it back, and AfterUpdate runs once the write is in.
+func (s *Server) guaranteedUpdate(ctx context.Context, rt *route, fn store.UpdateFunc) (api.Object, error) {
+	st := rt.strategy
+	if rt.sub != "" || (st.BeginUpdate == nil && st.AfterUpdate == nil) {
+		return s.cfg.Store.GuaranteedUpdate(ctx, rt.kind, rt.namespace, rt.name, fn)
+	}
+	var u undo
+	var before api.Object
+	out, err := s.cfg.Store.GuaranteedUpdate(ctx, rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
+		next, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		before = cur
+		if st.BeginUpdate != nil {
+			if err := st.BeginUpdate(s, ctx, cur, next, &u); err != nil {
+				return nil, err
+			}
+		}
+		return next, nil
+	})
+	if err != nil {
+		u.run()
+		return nil, err
+	}
+	if st.AfterUpdate != nil {
+		st.AfterUpdate(s, ctx, before, out)
+	}
+	return out, nil
 }
 
 // patch applies a JSON merge patch (RFC 7386). Strategic merge patches are treated as
@@ -346,8 +367,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *route) error
 	if rt.sub != "" {
 		return methodNotAllowed("DELETE is not allowed on a subresource")
 	}
-	if rt.kind.Resource == "namespaces" && protectedNamespaces[rt.name] {
-		return newStatus(http.StatusForbidden, "Forbidden", fmt.Sprintf("namespace %q may not be deleted", rt.name))
+	if validate := rt.strategy.ValidateDelete; validate != nil {
+		if err := validate(rt.namespace, rt.name); err != nil {
+			return err
+		}
 	}
 	opts, err := s.deleteOptions(r)
 	if err != nil {
@@ -409,16 +432,16 @@ func (s *Server) deleteOptions(r *http.Request) (deleteOptions, error) {
 
 // deleteObject deletes by the generic finalizer rule: an object with finalizers (or
 // that a delete gives one) is only marked, with a deletion timestamp, and the update
-// that empties its finalizers removes it (see removeIfFinalized). A namespace gets
-// the finalizer "kubernetes", which the namespace controller removes once the
-// namespace is empty; the Orphan policy adds "orphan", which the garbage collector
-// removes once the dependents' owner references are gone; the Foreground policy adds
-// "foregroundDeletion", which it removes once the blocking dependents are deleted.
+// that empties its finalizers removes it (see removeIfFinalized). The Orphan policy
+// adds "orphan", which the garbage collector removes once the dependents' owner
+// references are gone; the Foreground policy adds "foregroundDeletion", which it
+// removes once the blocking dependents are deleted; the strategy's PrepareForDelete
+// may mark the object otherwise (a namespace).
 //
-// Pods are deleted gracefully besides: a pod bound to a node is only marked (deletion
-// timestamp and grace period) so that its agent can run preStop hooks and stop the
-// containers, and the agent then deletes it with a grace period of 0. A pod no node
-// runs, or a delete with grace 0, is removed at once (finalizers permitting).
+// An object the strategy gives a grace period (a pod on a node) is only marked too,
+// with the deletion timestamp and the grace period, and the one who waits for it (the
+// agent) deletes it with a grace period of 0. An object without one, or a delete
+// with grace 0, is removed at once (finalizers permitting).
 func (s *Server) deleteObject(ctx context.Context, rt *route, opts deleteOptions) (api.Object, error) {
 	for {
 		cur, err := s.cfg.Store.Get(ctx, rt.kind, rt.namespace, rt.name)
@@ -433,18 +456,11 @@ func (s *Server) deleteObject(ctx context.Context, rt *route, opts deleteOptions
 		next := api.DeepCopy(cur)
 		nm := next.GetObjectMeta()
 		grace := int64(0)
-		if pod, ok := next.(*api.Pod); ok && pod.Spec.NodeName != "" {
-			grace = api.DefaultTerminationGracePeriodSeconds
-			if pod.Spec.TerminationGracePeriodSeconds != nil {
-				grace = *pod.Spec.TerminationGracePeriodSeconds
-			}
-			if opts.GracePeriodSeconds != nil {
-				grace = *opts.GracePeriodSeconds
-			}
+		if gracePeriod := rt.strategy.GracePeriod; gracePeriod != nil {
+			grace = gracePeriod(next, opts.GracePeriodSeconds)
 		}
-		if ns, ok := next.(*api.Namespace); ok {
-			addFinalizer(nm, api.FinalizerKubernetes)
-			ns.Status.Phase = api.NamespaceTerminating
+		if prepare := rt.strategy.PrepareForDelete; prepare != nil {
+			prepare(next, opts.PropagationPolicy)
 		} else if opts.PropagationPolicy == api.PropagationOrphan {
 			addFinalizer(nm, api.FinalizerOrphan)
 		} else if opts.PropagationPolicy == api.PropagationForeground {
@@ -479,6 +495,18 @@ func addFinalizer(m *api.ObjectMeta, f string) {
 	}
 }
 
+// storeDelete is Store.Delete followed by the strategy's AfterDelete.
+func (s *Server) storeDelete(ctx context.Context, k *api.KindInfo, namespace, name, rv string) (api.Object, error) {
+	out, err := s.cfg.Store.Delete(ctx, k, namespace, name, rv)
+	if err != nil {
+		return nil, err
+	}
+	if after := strategyFor(k).AfterDelete; after != nil {
+		after(s, ctx, out)
+	}
+	return out, nil
+}
+
 // removeIfFinalized removes an object that an update left marked for deletion with
 // no finalizers and no grace period to wait for, and returns its last state; any
 // other object is returned as it is. A conflict means a later write changed the
@@ -493,43 +521,4 @@ func (s *Server) removeIfFinalized(ctx context.Context, rt *route, obj api.Objec
 		return obj, nil
 	}
 	return out, err
-}
-
-// protectedNamespaces may not be deleted: the system needs them.
-var protectedNamespaces = map[string]bool{"default": true, "kube-system": true}
-
-// bind sets a pod's node, once: the scheduler's write.
-func (s *Server) bind(w http.ResponseWriter, r *http.Request, rt *route) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	var b struct {
-		Target struct {
-			Name string `json:"name"`
-		} `json:"target"`
-	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		return badRequest("binding is not JSON: " + err.Error())
-	}
-	if b.Target.Name == "" {
-		return &api.FieldError{Field: "target.name", Reason: "required"}
-	}
-	_, err = s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
-		pod := cur.(*api.Pod)
-		if pod.Spec.NodeName != "" {
-			return nil, fmt.Errorf("pod %s/%s is already bound to %s: %w", rt.namespace, rt.name, pod.Spec.NodeName, store.ErrConflict)
-		}
-		if pod.DeletionTimestamp != nil {
-			return nil, fmt.Errorf("pod %s/%s is being deleted: %w", rt.namespace, rt.name, store.ErrConflict)
-		}
-		pod.Spec.NodeName = b.Target.Name
-		pod.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionTrue})
-		return pod, nil
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, &api.Status{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Status"}, Status: "Success", Code: http.StatusCreated})
-	return nil
 }

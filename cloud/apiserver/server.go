@@ -172,9 +172,10 @@ func (s *Server) serveBackup(w http.ResponseWriter, r *http.Request) {
 // route is a parsed resource path.
 type route struct {
 	kind      *api.KindInfo
+	strategy  *strategy
 	namespace string
 	name      string
-	sub       string // "status", "binding" or ""
+	sub       string // a subresource of the kind ("status", "binding", ...) or ""
 }
 
 // parseRoute understands the Kubernetes REST tree:
@@ -212,7 +213,7 @@ func parseRoute(path string) (*route, error) {
 		}
 		return nil, notFound("the server could not find the requested resource: " + parts[0] + " in " + gv)
 	}
-	rt.kind = k
+	rt.kind, rt.strategy = k, strategyFor(k)
 	if len(parts) > 1 {
 		rt.name = parts[1]
 	}
@@ -222,18 +223,8 @@ func parseRoute(path string) (*route, error) {
 	if len(parts) > 3 {
 		return nil, notFound("no such path: " + path)
 	}
-	switch rt.sub {
-	case "", "status":
-	case "binding", "log", "exec":
-		if k.Resource != "pods" {
-			return nil, notFound(rt.sub + " is a subresource of pods only")
-		}
-	case "tunnel", "images":
-		if k.Resource != "nodes" {
-			return nil, notFound(rt.sub + " is a subresource of nodes only")
-		}
-	default:
-		return nil, notFound("unknown subresource " + rt.sub + " of " + k.Resource)
+	if err := checkSubresource(k, rt.sub); err != nil {
+		return nil, err
 	}
 	return rt, nil
 }
@@ -305,25 +296,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 		writeError(w, notFound("subresource without a name"), rt.kind, "")
 		return
 	}
-	var err error
-	switch {
-	case rt.sub == "log" && r.Method == http.MethodGet:
-		err = s.podLog(w, r, rt)
-	case rt.sub == "exec" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
-		err = s.podExec(w, r, rt)
-	case rt.sub == "tunnel" && r.Method == http.MethodGet:
-		err = s.nodeTunnel(w, r, rt)
-	case rt.sub == "images":
-		err = s.nodeImages(w, r, rt)
-	case rt.sub == "log" || rt.sub == "exec" || rt.sub == "tunnel":
-		err = methodNotAllowed(r.Method + " is not allowed on " + rt.sub)
-	}
-	if err != nil || streamSubresources[rt.sub] {
-		if err != nil {
-			writeError(w, err, rt.kind, rt.name)
+	if sub := rt.strategy.subresource(rt.sub); sub != nil {
+		if serve := sub.handler(r.Method); serve != nil {
+			if err := serve(s, w, r, rt); err != nil {
+				writeError(w, err, rt.kind, rt.name)
+			}
+			return
 		}
-		return
 	}
+	var err error
 	switch verb {
 	case "get":
 		err = s.get(w, r, rt)
@@ -332,9 +313,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 	case "watch":
 		err = s.watch(w, r, rt)
 	case "create":
-		if rt.sub == "binding" {
-			err = s.bind(w, r, rt)
-		} else if rt.name != "" {
+		if rt.name != "" {
 			err = methodNotAllowed("POST creates in a collection: drop the name from the path")
 		} else {
 			err = s.create(w, r, rt)
@@ -352,9 +331,6 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 		writeError(w, err, rt.kind, rt.name)
 	}
 }
-
-// streamSubresources are served by streaming to or from a node's agent.
-var streamSubresources = map[string]bool{"log": true, "exec": true, "tunnel": true, "images": true}
 
 // statusRecorder remembers the status code for metrics and passes Flush through
 // for watch streams.

@@ -130,15 +130,6 @@ func nodePortOwner(svc *api.Service, p *api.ServicePort) string {
 	return svc.Key() + ":" + p.PortKey()
 }
 
-// undo records what a write took, so that it can be given back if the write fails.
-type undo []func()
-
-func (u undo) run() {
-	for i := len(u) - 1; i >= 0; i-- {
-		u[i]()
-	}
-}
-
 // assignClusterIP gives a new Service its virtual IP: the one asked for, or a free one.
 func (a *serviceAllocator) assignClusterIP(svc *api.Service, u *undo) error {
 	if svc.IsHeadless() {
@@ -238,110 +229,6 @@ func (a *serviceAllocator) releaseNodePorts(old, next *api.Service) {
 	}
 }
 
-// createService allocates a new Service's addresses and stores it; a failed write
-// gives them back.
-func (s *Server) createService(ctx context.Context, k *api.KindInfo, svc *api.Service) (api.Object, error) {
-	a := s.services
-	if err := a.ready(ctx); err != nil {
-		return nil, err
-	}
-	var u undo
-	err := a.assignClusterIP(svc, &u)
-	if err == nil {
-		err = a.assignNodePorts(svc, &u)
-	}
-	if err != nil {
-		u.run()
-		return nil, err
-	}
-	created, err := s.cfg.Store.Create(ctx, k, svc)
-	if err != nil {
-		u.run()
-		return nil, err
-	}
-	return created, nil
-}
-
-// keepAllocated copies the addresses the server allocated from the stored Service
-// into an update that leaves them out (a manifest applied again), as Kubernetes does:
-// the cluster IP when next has none, and each node port of a port that keeps its
-// name (or number) while next stays a NodePort Service. Other kinds pass untouched.
-func keepAllocated(cur, next api.Object) {
-	o, ok := cur.(*api.Service)
-	n, ok2 := next.(*api.Service)
-	if !ok || !ok2 {
-		return
-	}
-	if n.Spec.ClusterIP == "" {
-		n.Spec.ClusterIP = o.Spec.ClusterIP
-	}
-	if n.Spec.Type != api.ServiceTypeNodePort {
-		return
-	}
-	old := map[string]int32{}
-	for i := range o.Spec.Ports {
-		old[o.Spec.Ports[i].PortKey()] = o.Spec.Ports[i].NodePort
-	}
-	for i := range n.Spec.Ports {
-		if p := &n.Spec.Ports[i]; p.NodePort == 0 {
-			p.NodePort = old[p.PortKey()]
-		}
-	}
-}
-
-// guaranteedUpdate is Store.GuaranteedUpdate with the node port bookkeeping of
-// Services: ports that fn's result adds are allocated before the write, and those it
-// drops are released after it; a failed write gives back what it took.
-func (s *Server) guaranteedUpdate(ctx context.Context, rt *route, fn func(api.Object) (api.Object, error)) (api.Object, error) {
-	if rt.kind.Resource != "services" || rt.sub != "" {
-		return s.cfg.Store.GuaranteedUpdate(ctx, rt.kind, rt.namespace, rt.name, fn)
-	}
-	a := s.services
-	if err := a.ready(ctx); err != nil {
-		return nil, err
-	}
-	var u undo
-	var before *api.Service
-	out, err := s.cfg.Store.GuaranteedUpdate(ctx, rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
-		next, err := fn(cur)
-		if err != nil {
-			return nil, err
-		}
-		before = cur.(*api.Service)
-		if err := a.assignNodePorts(next.(*api.Service), &u); err != nil {
-			return nil, err
-		}
-		return next, nil
-	})
-	if err != nil {
-		u.run()
-		return nil, err
-	}
-	a.releaseNodePorts(before, out.(*api.Service))
-	return out, nil
-}
-
-// storeDelete is Store.Delete; a Service's addresses are released once it is gone.
-func (s *Server) storeDelete(ctx context.Context, k *api.KindInfo, namespace, name, rv string) (api.Object, error) {
-	out, err := s.cfg.Store.Delete(ctx, k, namespace, name, rv)
-	if err != nil {
-		return nil, err
-	}
-	if svc, ok := out.(*api.Service); ok {
-		if err := s.services.ready(ctx); err != nil {
-			// Not restored yet: the restore reads the store, which no longer
-			// holds this Service, so there is nothing to release.
-			return out, nil
-		}
-		s.services.ips.Release(svc.Key())
-		s.services.releaseNodePorts(svc, nil)
-	}
-	if img, ok := out.(*api.Image); ok {
-		s.removeImageFiles(img)
-	}
-	return out, nil
-}
-
 // EnsureKubernetesService creates the default/kubernetes Service, which holds the
 // first address of the service CIDR, unless it exists. The server calls it once at
 // start, after the default namespace exists.
@@ -362,7 +249,7 @@ func (s *Server) EnsureKubernetesService(ctx context.Context) error {
 	if err := admit(svc); err != nil {
 		return err
 	}
-	_, err = s.createService(ctx, k, svc)
+	_, err = s.storeCreate(ctx, k, svc)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return nil
 	}
