@@ -176,6 +176,16 @@ func checkSubresource(k *api.KindInfo, name string) error {
 	return notFound("unknown subresource " + name + " of " + k.Resource)
 }
 
+// startStatus is a PrepareForCreate for a kind whose status the server alone sets: a
+// new object starts with status, whatever the client sent. The status is copied as a
+// value, so it must hold no slices or maps.
+func startStatus(status any) func(*Server, context.Context, api.Object, *undo) error {
+	return func(_ *Server, _ context.Context, obj api.Object, _ *undo) error {
+		setField(obj, "Status", status)
+		return nil
+	}
+}
+
 // undo records what a write took, so that it can be given back if the write fails.
 type undo []func()
 

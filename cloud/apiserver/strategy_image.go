@@ -11,10 +11,7 @@ import (
 // Image created through the REST tree is Pending. A deleted Image's files are removed.
 func init() {
 	registerStrategy("images", &strategy{
-		PrepareForCreate: func(_ *Server, _ context.Context, obj api.Object, _ *undo) error {
-			obj.(*api.Image).Status = api.ImageStatus{Phase: api.ImagePending}
-			return nil
-		},
+		PrepareForCreate: startStatus(api.ImageStatus{Phase: api.ImagePending}),
 		AfterDelete: func(s *Server, _ context.Context, obj api.Object) {
 			s.removeImageFiles(obj.(*api.Image))
 		},

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,11 +14,8 @@ import (
 // that node's agent (stream.go).
 func init() {
 	registerStrategy("pods", &strategy{
-		PrepareForCreate: func(_ *Server, _ context.Context, obj api.Object, _ *undo) error {
-			obj.(*api.Pod).Status = api.PodStatus{Phase: api.PodPending}
-			return nil
-		},
-		GracePeriod: podGracePeriod,
+		PrepareForCreate: startStatus(api.PodStatus{Phase: api.PodPending}),
+		GracePeriod:      podGracePeriod,
 		Subresources: []subresource{
 			{Name: "binding", Verbs: []string{"create"},
 				Methods: map[string]subresourceHandler{http.MethodPost: (*Server).bind}},
