@@ -17,9 +17,11 @@ import (
 //
 // api.KindInfo's hooks (Default, Validate, ValidateUpdate) look at an object alone and
 // run first; a strategy's hooks are for what needs the server: its store, its
-// allocators, its files. Each hook is called with objects of its own kind only, and
-// with the request's context, which is where request-scoped values (such as warnings
-// for the answer) travel.
+// allocators, its files. A check that needs that state belongs in PrepareForCreate or
+// BeginUpdate, which refuse with an error naming the field (an *api.FieldError), as a
+// Service's taken cluster IP is refused. Each hook is called with objects of its own
+// kind only, and with the request's context, which is where request-scoped values
+// (such as warnings for the answer) travel.
 type strategy struct {
 	// PrepareForCreate readies a new object, defaulted and valid, for its first write:
 	// it sets what the server owns (a pod's status) and takes from the server what the
