@@ -67,16 +67,10 @@ func DecodeManifests(r io.Reader) ([]Object, error) {
 	return objs, err
 }
 
-// DecodeManifestsWithWarnings is DecodeManifests that also returns a warning for each
-// field it ignored because no cloudbox type has it, for each key matched only
-// case-insensitively, and for each retired apiVersion it read as the current one:
-// `document 1 (Pod web): unknown field "spec.containers[0].foo"`.
+// DecodeManifestsWithWarnings is DecodeManifests that also returns the warnings of
+// Decoder.Manifests.
 func DecodeManifestsWithWarnings(r io.Reader) ([]Object, []string, error) {
-	d := &manifestDecoder{}
-	if err := d.run(r); err != nil {
-		return nil, d.warnings, err
-	}
-	return d.objs, d.warnings, nil
+	return Decoder{}.Manifests(r)
 }
 
 // DecodeObject decodes the JSON or YAML body of a request to the API server for kind
@@ -90,15 +84,46 @@ func DecodeObject(k *KindInfo, data []byte) (Object, error) {
 }
 
 // DecodeObjectWithWarnings is DecodeObject that also returns warnings, as
-// DecodeManifestsWithWarnings does, for the API server to pass on to its client.
+// Decoder.Object does, for the API server to pass on to its client.
 func DecodeObjectWithWarnings(k *KindInfo, data []byte) (Object, []string, error) {
+	return Decoder{}.Object(k, data)
+}
+
+// Decoder decodes manifests and request bodies. The zero value warns about fields it
+// drops and reads a body without an apiVersion as its kind's.
+type Decoder struct {
+	// FieldValidation says what becomes of fields no cloudbox type has, keys matched
+	// only regardless of case, and duplicate keys. If empty, FieldValidationWarn.
+	FieldValidation FieldValidation
+	// APIVersion is what Object reads a body that names no apiVersion as: the group
+	// version of the request's path ("apps/v1beta2"), so that a body sent to a
+	// legacy path gets that version's defaults. If empty, the kind's own.
+	APIVersion string
+}
+
+// Manifests decodes a stream as DecodeManifests does, and returns a warning for each
+// field it dropped (with the nearest known field), for each key matched only
+// regardless of case, for each retired apiVersion it read as the current one, and for
+// each legacy default it filled; each names the object as its document does:
+// `apps/v1beta2 Deployment web: spec.template.spec.containers[0].port: unknown field
+// (did you mean "ports"?)`.
+func (dc Decoder) Manifests(r io.Reader) ([]Object, []string, error) {
+	d := &manifestDecoder{validation: dc.FieldValidation}
+	if err := d.run(r); err != nil {
+		return nil, d.warnings, err
+	}
+	return d.objs, d.warnings, nil
+}
+
+// Object decodes a request body as DecodeObject does, with the warnings of Manifests.
+func (dc Decoder) Object(k *KindInfo, data []byte) (Object, []string, error) {
 	if k == nil {
 		return nil, nil, errors.New("decode: no kind given")
 	}
 	if len(data) > MaxDocumentBytes {
 		return nil, nil, fmt.Errorf("the object is %d bytes, more than the limit of %d", len(data), MaxDocumentBytes)
 	}
-	d := &manifestDecoder{expect: k}
+	d := &manifestDecoder{expect: k, validation: dc.FieldValidation, apiVersion: dc.APIVersion}
 	if err := d.run(bytes.NewReader(data)); err != nil {
 		return nil, d.warnings, err
 	}
@@ -114,10 +139,12 @@ func DecodeObjectWithWarnings(k *KindInfo, data []byte) (Object, []string, error
 // manifestDecoder turns documents into objects. With expect set it decodes a request
 // body: errors are not wrapped in DecodeError and Lists are refused.
 type manifestDecoder struct {
-	expect   *KindInfo
-	docs     int // non-empty documents seen
-	objs     []Object
-	warnings []string
+	expect     *KindInfo
+	apiVersion string // what a body without one is read as, with expect; "" for expect's
+	validation FieldValidation
+	docs       int // non-empty documents seen
+	objs       []Object
+	warnings   []string
 }
 
 // errNotJSON sends a stream that starts with '{' or '[' but whose first value is not
@@ -289,7 +316,13 @@ func (d *manifestDecoder) yamlDocument(doc []byte, firstLine int) error {
 		msg := strings.TrimPrefix(dup.Error(), "yaml: unmarshal errors:")
 		msg = strings.Join(strings.Fields(strings.ReplaceAll(fileLines(msg), "\n", "; ")), " ")
 		msg = strings.TrimPrefix(msg, "; ")
-		d.warnings = append(d.warnings, fmt.Sprintf("document %d: %s (the last one is used)", d.docs+1, msg))
+		switch d.validation {
+		case FieldValidationStrict:
+			return d.wrap(d.docs+1, 0, "", "", errors.New(msg+" (strict field validation refuses duplicate keys)"))
+		case FieldValidationIgnore:
+		default:
+			d.warnings = append(d.warnings, fmt.Sprintf("document %d: %s (the last one is used)", d.docs+1, msg))
+		}
 	}
 	return d.document(js, 0)
 }
@@ -511,6 +544,9 @@ func (d *manifestDecoder) object(m map[string]any, item int, def *KindInfo) erro
 		}
 		if apiVersion == "" && kind == def.Kind {
 			apiVersion = def.APIVersion()
+			if def == d.expect && d.apiVersion != "" {
+				apiVersion = d.apiVersion
+			}
 		}
 	}
 	if e := d.expect; e != nil {
@@ -534,25 +570,8 @@ func (d *manifestDecoder) object(m map[string]any, item int, def *KindInfo) erro
 		}
 		return fail(c.errs)
 	}
-	var warnings []string
-	if apiVersion != k.APIVersion() {
-		warnings = append(warnings, fmt.Sprintf("apiVersion %s is read as %s", apiVersion, k.APIVersion()))
-	}
-	for _, f := range c.unknown {
-		warnings = append(warnings, fmt.Sprintf("unknown field %q", f))
-	}
-	for _, f := range c.folded {
-		warnings = append(warnings, "field "+f+": cloudbox matches names regardless of case, Kubernetes does not")
-	}
-	if len(warnings) > maxWarningsPerDocument {
-		n := len(warnings) - maxWarningsPerDocument
-		warnings = append(warnings[:maxWarningsPerDocument], fmt.Sprintf("... and %d more", n))
-	}
-	for _, w := range warnings {
-		if d.expect == nil {
-			w = (&DecodeError{Doc: d.docs, Item: item, Kind: kind, Name: name, Err: errors.New(w)}).Error()
-		}
-		d.warnings = append(d.warnings, w)
+	if d.validation == FieldValidationStrict && len(c.issues) > 0 {
+		return fail(strictErrors(c.issues))
 	}
 
 	js, err := json.Marshal(m)
@@ -564,6 +583,32 @@ func (d *manifestDecoder) object(m map[string]any, item int, def *KindInfo) erro
 		return fail(fmt.Errorf("decoding: %w", err))
 	}
 	*obj.GetTypeMeta() = TypeMeta{APIVersion: k.APIVersion(), Kind: k.Kind}
+
+	var warnings []string
+	if apiVersion != k.APIVersion() {
+		warnings = append(warnings, fmt.Sprintf("apiVersion %s is read as %s", apiVersion, k.APIVersion()))
+	}
+	if note := defaultLegacySelector(apiVersion, obj); note != "" {
+		warnings = append(warnings, note)
+	}
+	if d.validation != FieldValidationIgnore {
+		for _, fi := range c.issues {
+			warnings = append(warnings, fi.warning())
+		}
+	}
+	if len(warnings) > maxWarningsPerDocument {
+		n := len(warnings) - maxWarningsPerDocument
+		warnings = append(warnings[:maxWarningsPerDocument], fmt.Sprintf("... and %d more", n))
+	}
+	// A warning names the object as its document does, since that is what its
+	// author will look for.
+	who := apiVersion + " " + kind
+	if n := obj.GetObjectMeta().Name; n != "" {
+		who += " " + n
+	}
+	for _, w := range warnings {
+		d.warnings = append(d.warnings, who+": "+w)
+	}
 	d.objs = append(d.objs, obj)
 	return nil
 }

@@ -20,9 +20,10 @@ import (
 // refuses exactly what encoding/json does, so that an unmarshal after a clean check
 // cannot fail.
 type schemaChecker struct {
-	errs    FieldErrors
-	unknown []string // paths of fields the type does not have
-	folded  []string // "path (read as name)" for keys matched case-insensitively
+	errs FieldErrors
+	// issues are the keys that do not name a field exactly: unknown ones, and ones
+	// matched regardless of case.
+	issues []fieldIssue
 }
 
 // maxSchemaErrors bounds the errors reported for one document: past a few, more say
@@ -73,11 +74,11 @@ func (c *schemaChecker) check(path string, v any, t reflect.Type) {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			f, exact := fields.lookup(k)
 			if f == nil {
-				c.unknown = append(c.unknown, child(path, k))
+				c.issues = append(c.issues, fieldIssue{path: child(path, k), known: fields.nearest(k)})
 				continue
 			}
 			if !exact {
-				c.folded = append(c.folded, child(path, k)+" (read as "+strconv.Quote(f.name)+")")
+				c.issues = append(c.issues, fieldIssue{path: child(path, k), known: f.name, folded: true})
 			}
 			c.check(child(path, k), m[k], f.typ)
 		}

@@ -131,15 +131,15 @@ func TestDecodeManifests(t *testing.T) {
 			name:     "apps/v1beta1 alias read as apps/v1",
 			in:       "apiVersion: apps/v1beta1\nkind: TestDeployment\nmetadata: {name: d}\nspec:\n  replicas: 2\n",
 			want:     []string{"apps/v1 TestDeployment d"},
-			warnings: []string{"document 1 (TestDeployment d): apiVersion apps/v1beta1 is read as apps/v1"},
+			warnings: []string{"apps/v1beta1 TestDeployment d: apiVersion apps/v1beta1 is read as apps/v1"},
 		},
 		{
 			name: "apps/v1beta2 and extensions/v1beta1 aliases",
 			in:   "apiVersion: apps/v1beta2\nkind: TestDeployment\nmetadata: {name: a}\n---\napiVersion: extensions/v1beta1\nkind: TestDeployment\nmetadata: {name: b}\n",
 			want: []string{"apps/v1 TestDeployment a", "apps/v1 TestDeployment b"},
 			warnings: []string{
-				"document 1 (TestDeployment a): apiVersion apps/v1beta2 is read as apps/v1",
-				"document 2 (TestDeployment b): apiVersion extensions/v1beta1 is read as apps/v1",
+				"apps/v1beta2 TestDeployment a: apiVersion apps/v1beta2 is read as apps/v1",
+				"extensions/v1beta1 TestDeployment b: apiVersion extensions/v1beta1 is read as apps/v1",
 			},
 		},
 		{
@@ -147,16 +147,16 @@ func TestDecodeManifests(t *testing.T) {
 			in:   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  managedFields: []\nspec:\n  containers:\n  - name: web\n    image: busybox\n    resizePolicy: [{resourceName: cpu}]\n  enableServiceLinks: false\n",
 			want: []string{"v1 Pod web"},
 			warnings: []string{
-				`document 1 (Pod web): unknown field "metadata.managedFields"`,
-				`document 1 (Pod web): unknown field "spec.containers[0].resizePolicy"`,
-				`document 1 (Pod web): unknown field "spec.enableServiceLinks"`,
+				`v1 Pod web: metadata.managedFields: unknown field`,
+				`v1 Pod web: spec.containers[0].resizePolicy: unknown field`,
+				`v1 Pod web: spec.enableServiceLinks: unknown field`,
 			},
 		},
 		{
 			name:     "keys matched regardless of case",
 			in:       "apiVersion: v1\nkind: Namespace\nMetadata: {name: a}\n",
 			want:     []string{"v1 Namespace a"},
-			warnings: []string{`document 1 (Namespace): field Metadata (read as "metadata"): cloudbox matches names regardless of case, Kubernetes does not`},
+			warnings: []string{`v1 Namespace a: Metadata: read as "metadata" (cloudbox matches field names regardless of case, Kubernetes does not)`},
 		},
 		{
 			name:     "duplicate keys: the last wins, with a warning",
@@ -444,9 +444,9 @@ func TestDecodeObject(t *testing.T) {
 		{name: "apiVersion and kind left out", kind: pods, in: `{"metadata": {"name": "p"}}`, want: "v1 Pod p"},
 		{name: "kind left out", kind: pods, in: `{"apiVersion": "v1", "metadata": {"name": "p"}}`, want: "v1 Pod p"},
 		{name: "alias", kind: deployments, in: `{"apiVersion": "apps/v1beta2", "kind": "TestDeployment", "metadata": {"name": "d"}}`, want: "apps/v1 TestDeployment d",
-			warnings: []string{"apiVersion apps/v1beta2 is read as apps/v1"}},
+			warnings: []string{"apps/v1beta2 TestDeployment d: apiVersion apps/v1beta2 is read as apps/v1"}},
 		{name: "unknown field", kind: pods, in: `{"metadata": {"name": "p"}, "spec": {"overhead": {}}}`, want: "v1 Pod p",
-			warnings: []string{`unknown field "spec.overhead"`}},
+			warnings: []string{`v1 Pod p: spec.overhead: unknown field`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
