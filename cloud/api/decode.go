@@ -565,13 +565,10 @@ func (d *manifestDecoder) object(m map[string]any, item int, def *KindInfo) erro
 	c := &schemaChecker{}
 	c.check("", m, reflect.TypeOf(obj))
 	if len(c.errs) > 0 {
-		if len(c.errs) == 1 {
-			return fail(c.errs[0])
-		}
-		return fail(c.errs)
+		return fail(oneOrAll(c.errs))
 	}
 	if d.validation == FieldValidationStrict && len(c.issues) > 0 {
-		return fail(strictErrors(c.issues))
+		return fail(oneOrAll(strictErrors(c.issues)))
 	}
 
 	js, err := json.Marshal(m)
@@ -611,6 +608,15 @@ func (d *manifestDecoder) object(m map[string]any, item int, def *KindInfo) erro
 	}
 	d.objs = append(d.objs, obj)
 	return nil
+}
+
+// oneOrAll returns the only error of errs as itself, so that errors.As finds the
+// *FieldError, and several as they are.
+func oneOrAll(errs FieldErrors) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errs
 }
 
 // stringField returns m[name] when it is a string or absent; ok is false for any

@@ -15,6 +15,8 @@ import (
 // validate, select and copy it.
 func FuzzDecodeManifests(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "manifests", "*"))
+	legacy, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "manifests", "legacy", "*"))
+	files = append(files, legacy...)
 	for _, name := range files {
 		if b, err := os.ReadFile(name); err == nil {
 			f.Add(b)
@@ -39,6 +41,7 @@ func FuzzDecodeManifests(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, _, err := DecodeManifestsWithWarnings(bytes.NewReader(data))
+		checkFieldValidations(t, data, objs, err)
 		if err != nil {
 			return
 		}
@@ -76,4 +79,18 @@ func FuzzDecodeManifests(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFieldValidations checks that Ignore decodes what Warn does, and Strict the same
+// or nothing: the directive decides what is said about dropped fields, not what an
+// object becomes.
+func checkFieldValidations(t *testing.T, data []byte, warnObjs []Object, warnErr error) {
+	ignored, _, err := Decoder{FieldValidation: FieldValidationIgnore}.Manifests(bytes.NewReader(data))
+	if (err == nil) != (warnErr == nil) || !reflect.DeepEqual(ignored, warnObjs) {
+		t.Fatalf("Ignore decoded %d objects (error %v), Warn %d (error %v)", len(ignored), err, len(warnObjs), warnErr)
+	}
+	strict, _, err := Decoder{FieldValidation: FieldValidationStrict}.Manifests(bytes.NewReader(data))
+	if err == nil && (warnErr != nil || !reflect.DeepEqual(strict, warnObjs)) {
+		t.Fatalf("Strict decoded %d objects, Warn %d (error %v)", len(strict), len(warnObjs), warnErr)
+	}
 }
