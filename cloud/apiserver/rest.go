@@ -39,7 +39,12 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, rt *route) (
 	if err != nil {
 		return nil, err
 	}
-	obj, err := api.DecodeObject(rt.kind, body)
+	dec, err := requestDecoder(r)
+	if err != nil {
+		return nil, err
+	}
+	obj, warnings, err := dec.Object(rt.kind, body)
+	addWarnings(w, warnings)
 	if err != nil {
 		if errors.Is(err, api.ErrInvalid) {
 			return nil, err
@@ -304,6 +309,13 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	if err := json.Unmarshal(body, &patchDoc); err != nil {
 		return badRequest("patch is not JSON: " + err.Error())
 	}
+	if ct == "application/strategic-merge-patch+json" {
+		patchDoc = dropPatchDirectives(patchDoc)
+	}
+	dec, err := requestDecoder(r)
+	if err != nil {
+		return err
+	}
 	updated, err := s.guaranteedUpdate(r.Context(), rt, func(cur api.Object) (api.Object, error) {
 		curJSON, err := json.Marshal(cur)
 		if err != nil {
@@ -317,7 +329,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *route) error 
 		if err != nil {
 			return nil, err
 		}
-		next, err := api.DecodeObject(rt.kind, out)
+		next, warnings, err := dec.Object(rt.kind, out)
+		addWarnings(w, warnings)
 		if err != nil {
 			return nil, badRequest("patched object does not decode: " + err.Error())
 		}
