@@ -31,6 +31,10 @@ type Config struct {
 	Token string
 	// Timeout bounds each non-watch request. If zero, 30 s.
 	Timeout time.Duration
+	// Warnings is called with the text of each warning the server answers with (HTTP
+	// Warning headers, as Kubernetes sends them: an unknown field, a legacy default).
+	// It may be called from several goroutines at once. If nil, warnings are dropped.
+	Warnings func(text string)
 }
 
 // Client talks to one API server. It is safe for concurrent use.
@@ -41,6 +45,7 @@ type Client struct {
 	stream  *http.Client // for watches, which have none
 	timeout time.Duration
 	tls     *tls.Config // for upgraded streams (exec, tunnels)
+	warn    func(string)
 }
 
 // New returns a client for cfg.
@@ -75,6 +80,7 @@ func New(cfg Config) (*Client, error) {
 		stream:  &http.Client{Transport: tr},
 		timeout: cfg.Timeout,
 		tls:     tlsCfg,
+		warn:    cfg.Warnings,
 	}, nil
 }
 
@@ -176,7 +182,13 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, p string, q 
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	return hc.Do(req)
+	resp, err := hc.Do(req)
+	if err == nil && c.warn != nil {
+		for _, text := range parseWarnings(resp.Header.Values("Warning")) {
+			c.warn(text)
+		}
+	}
+	return resp, err
 }
 
 // statusError decodes an error answer; a body that is not a Status still becomes one.
