@@ -125,6 +125,7 @@ func newClient(c *cli.Context) (*client.Client, error) {
 		if err != nil {
 			return nil, err
 		}
+		cfg.Warnings = warnings(c).print
 		return client.New(cfg)
 	}
 	return nil, fmt.Errorf("no client config found (looked in %v): start a server with 'cloudbox server' or pass --config DATA_DIR/admin.config", paths)

@@ -44,7 +44,8 @@ type deletion struct {
 func runDelete(c *cli.Context) error {
 	var todo []deletion
 	if files := c.StringSlice("filename"); len(files) > 0 {
-		objs, err := readManifests(c, files)
+		// Only the names matter: what a manifest says besides is not for delete to judge.
+		objs, _, err := readManifests(c, files, api.FieldValidationIgnore)
 		if err != nil {
 			return err
 		}

@@ -14,23 +14,20 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/controller"
 )
 
-func init() {
-	registerCommand(&cli.Command{
-		Name:  "create",
-		Usage: "create an object from another one",
-		Subcommands: []*cli.Command{{
-			Name:      "job",
-			Usage:     "run a CronJob's Job now",
-			ArgsUsage: "NAME --from cronjob/CRONJOB",
-			Description: `   cloudbox create job backup-now --from cronjob/backup
+// createJobCommand is `cloudbox create job`.
+func createJobCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "job",
+		Usage:     "run a CronJob's Job now",
+		ArgsUsage: "NAME --from cronjob/CRONJOB",
+		Description: `   cloudbox create job backup-now --from cronjob/backup
    The Job is the CronJob's jobTemplate, owned by the CronJob and marked
    cronjob.kubernetes.io/instantiate=manual.`,
-			Flags: append(namespaceFlags()[:1],
-				&cli.StringFlag{Name: "from", Required: true, Usage: "the object to copy: cronjob/NAME"},
-			),
-			Action: createJobFrom,
-		}},
-	})
+		Flags: append(namespaceFlags()[:1],
+			&cli.StringFlag{Name: "from", Required: true, Usage: "the object to copy: cronjob/NAME"},
+		),
+		Action: createJobFrom,
+	}
 }
 
 func createJobFrom(c *cli.Context) error {

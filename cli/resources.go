@@ -94,26 +94,36 @@ func namespaceFor(c *cli.Context, k *api.KindInfo) string {
 }
 
 // readManifests decodes every manifest named by -f: files, directories (their .yaml,
-// .yml and .json files, in name order) or "-" for standard input.
-func readManifests(c *cli.Context, paths []string) ([]api.Object, error) {
+// .yml and .json files, in name order) or "-" for standard input, with fv saying what
+// becomes of unknown fields. It returns the decoder's warnings for the caller to print
+// or not.
+func readManifests(c *cli.Context, paths []string, fv api.FieldValidation) ([]api.Object, []string, error) {
 	var objs []api.Object
+	var warnings []string
+	dec := api.Decoder{FieldValidation: fv}
+	decodeFrom := func(name string, r io.Reader) error {
+		got, w, err := dec.Manifests(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		objs, warnings = append(objs, got...), append(warnings, w...)
+		return nil
+	}
 	for _, p := range paths {
 		if p == "-" {
-			got, err := decodeFrom("standard input", c.App.Reader)
-			if err != nil {
-				return nil, err
+			if err := decodeFrom("standard input", c.App.Reader); err != nil {
+				return nil, nil, err
 			}
-			objs = append(objs, got...)
 			continue
 		}
 		files := []string{p}
 		if st, err := os.Stat(p); err != nil {
-			return nil, err
+			return nil, nil, err
 		} else if st.IsDir() {
 			files = nil
 			entries, err := os.ReadDir(p)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			for _, e := range entries {
 				switch filepath.Ext(e.Name()) {
@@ -127,36 +137,35 @@ func readManifests(c *cli.Context, paths []string) ([]api.Object, error) {
 		for _, f := range files {
 			fh, err := os.Open(f)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			got, err := decodeFrom(f, fh)
+			err = decodeFrom(f, fh)
 			fh.Close()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			objs = append(objs, got...)
 		}
 	}
 	if len(objs) == 0 {
-		return nil, fmt.Errorf("no objects found in %s", strings.Join(paths, ", "))
+		return nil, nil, fmt.Errorf("no objects found in %s", strings.Join(paths, ", "))
 	}
-	return objs, nil
+	return objs, warnings, nil
 }
 
-func decodeFrom(name string, r io.Reader) ([]api.Object, error) {
-	objs, err := api.DecodeManifests(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return objs, nil
-}
-
-// refName is "pod/web": the singular kind and the name, as apply and delete print.
+// refName is "pod/web" or "deployment.apps/web": the singular kind, its group when
+// it has one, and the name, as kubectl prints what apply, create, replace and scale did.
 func refName(obj api.Object) string {
 	k, ok := api.LookupKind(obj.GetTypeMeta().Kind)
-	kind := strings.ToLower(obj.GetTypeMeta().Kind)
-	if ok {
-		kind = k.Singular
+	if !ok {
+		return strings.ToLower(obj.GetTypeMeta().Kind) + "/" + obj.GetObjectMeta().Name
 	}
-	return kind + "/" + obj.GetObjectMeta().Name
+	return kindRef(k, obj.GetObjectMeta().Name)
+}
+
+// kindRef is refName for a kind and a name.
+func kindRef(k *api.KindInfo, name string) string {
+	if k.Group == "" {
+		return k.Singular + "/" + name
+	}
+	return k.Singular + "." + k.Group + "/" + name
 }

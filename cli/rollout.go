@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,38 +40,61 @@ func oneTarget(c *cli.Context, allowed ...string) (*api.KindInfo, string, error)
 	return nil, "", fmt.Errorf("%s cannot do this (it works on %s)", k.Resource, strings.Join(allowed, ", "))
 }
 
+// scalableKinds are the resources scale works on.
+var scalableKinds = []string{"deployments", "replicasets", "statefulsets"}
+
 func scaleCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "scale",
 		Usage:     "set the number of replicas of a deployment, replica set or stateful set",
-		ArgsUsage: "KIND/NAME --replicas N",
+		ArgsUsage: "KIND/NAME --replicas N | -f FILE --replicas N",
 		Description: `   cloudbox scale deploy/web --replicas 5
-   cloudbox scale rs web-6d4f9 --replicas 0`,
+   cloudbox scale rs web-6d4f9 --replicas 0
+   cloudbox scale -f replicaset.yaml --replicas 6    # the objects the manifests name`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "the namespace"},
 			&cli.IntFlag{Name: "replicas", Value: -1, Usage: "the number of replicas (required)"},
+			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "scale the objects of these manifests (file, directory or -)"},
+			validateFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			k, name, err := oneTarget(c, "deployments", "replicasets", "statefulsets")
-			if err != nil {
-				return err
-			}
 			n := c.Int("replicas")
 			if n < 0 {
 				return fmt.Errorf("--replicas N is required and must not be negative")
+			}
+			if len(c.StringSlice("filename")) > 0 {
+				if c.NArg() > 0 {
+					return fmt.Errorf("name the objects either as KIND/NAME or with -f, not both")
+				}
+				return eachManifestObject(c, func(ctx context.Context, cl *client.Client, k *api.KindInfo, obj api.Object) (string, error) {
+					if !slices.Contains(scalableKinds, k.Resource) {
+						return "", fmt.Errorf("%s cannot be scaled (scale works on %s)", k.Resource, strings.Join(scalableKinds, ", "))
+					}
+					return "scaled", scaleTo(ctx, cl, k, obj.GetObjectMeta().Namespace, obj.GetObjectMeta().Name, n)
+				})
+			}
+			k, name, err := oneTarget(c, scalableKinds...)
+			if err != nil {
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {
 				return err
 			}
-			patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"replicas": n}})
-			if _, err := cl.Patch(c.Context, k, c.String("namespace"), name, "", patch); err != nil {
+			if err := scaleTo(c.Context, cl, k, c.String("namespace"), name, n); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "%s/%s scaled\n", k.Singular, name)
+			fmt.Fprintf(c.App.Writer, "%s scaled\n", kindRef(k, name))
 			return nil
 		},
 	}
+}
+
+// scaleTo sets spec.replicas of the object.
+func scaleTo(ctx context.Context, cl *client.Client, k *api.KindInfo, namespace, name string, n int) error {
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"replicas": n}})
+	_, err := cl.Patch(ctx, k, namespace, name, "", patch)
+	return err
 }
 
 func setCommand() *cli.Command {
