@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -62,6 +63,10 @@ var groupAliases = map[string]string{
 	"extensions/v1beta1": "apps/v1",
 	"batch/v1beta1":      "batch/v1",
 }
+
+// GroupAliases returns the retired group versions that are read as a served one,
+// each with the one it is read as: "apps/v1beta2" → "apps/v1".
+func GroupAliases() map[string]string { return maps.Clone(groupAliases) }
 
 // Register adds a kind to the registry. It is called from init functions only.
 func Register(k *KindInfo) {

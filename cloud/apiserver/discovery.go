@@ -1,7 +1,9 @@
 package apiserver
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,13 +30,43 @@ type groupVersion struct {
 
 var objectVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 
-// groupVersions maps "v1", "apps/v1", ... to the kinds served there.
+// groupVersions maps "v1", "apps/v1", ... to the kinds served there. The retired
+// versions (apps/v1beta2, extensions/v1beta1, ...) list the kinds of the version they
+// are read as, so that kubectl finds where to send a manifest written for them.
 func groupVersions() map[string][]*api.KindInfo {
 	out := map[string][]*api.KindInfo{}
 	for _, k := range api.Kinds() {
 		out[k.APIVersion()] = append(out[k.APIVersion()], k)
 	}
+	for alias, served := range api.GroupAliases() {
+		if kinds, ok := out[served]; ok {
+			out[alias] = kinds
+		}
+	}
 	return out
+}
+
+// apiGroups lists the named groups with their versions, the served one first (and
+// preferred, so that kubectl uses it unless a manifest says otherwise), in name order.
+func apiGroups(gvs map[string][]*api.KindInfo) []map[string]any {
+	aliases := api.GroupAliases()
+	versions := map[string][]groupVersion{}
+	for gv := range gvs {
+		if g, v, ok := strings.Cut(gv, "/"); ok {
+			versions[g] = append(versions[g], groupVersion{GroupVersion: gv, Version: v})
+		}
+	}
+	var groups []map[string]any
+	for _, g := range slices.Sorted(maps.Keys(versions)) {
+		vs := versions[g]
+		sort.Slice(vs, func(i, j int) bool {
+			_, ri := aliases[vs[i].GroupVersion]
+			_, rj := aliases[vs[j].GroupVersion]
+			return !ri && rj || ri == rj && vs[i].Version > vs[j].Version
+		})
+		groups = append(groups, map[string]any{"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": vs, "preferredVersion": vs[0]})
+	}
+	return groups
 }
 
 func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
@@ -46,20 +78,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 			"serverAddressByClientCIDRs": []map[string]string{{"clientCIDR": "0.0.0.0/0", "serverAddress": r.Host}}})
 		return true
 	case path == "/apis":
-		var groups []map[string]any
-		names := make([]string, 0, len(gvs))
-		for gv := range gvs {
-			if strings.Contains(gv, "/") {
-				names = append(names, gv)
-			}
-		}
-		sort.Strings(names)
-		for _, gv := range names {
-			g, v, _ := strings.Cut(gv, "/")
-			ver := groupVersion{GroupVersion: gv, Version: v}
-			groups = append(groups, map[string]any{"name": g, "versions": []groupVersion{ver}, "preferredVersion": ver})
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+		writeJSON(w, http.StatusOK, map[string]any{"kind": "APIGroupList", "apiVersion": "v1", "groups": apiGroups(gvs)})
 		return true
 	}
 	var gv string
@@ -69,12 +88,9 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	case len(parts) == 3 && parts[0] == "apis":
 		gv = parts[1] + "/" + parts[2]
 	case len(parts) == 2 && parts[0] == "apis":
-		g := parts[1]
-		for name := range gvs {
-			if grp, v, ok := strings.Cut(name, "/"); ok && grp == g {
-				ver := groupVersion{GroupVersion: name, Version: v}
-				writeJSON(w, http.StatusOK, map[string]any{"kind": "APIGroup", "apiVersion": "v1", "name": g,
-					"versions": []groupVersion{ver}, "preferredVersion": ver})
+		for _, g := range apiGroups(gvs) {
+			if g["name"] == parts[1] {
+				writeJSON(w, http.StatusOK, g)
 				return true
 			}
 		}
@@ -86,10 +102,16 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
+	// A short name belongs to the served version only: kubectl warns when "deploy"
+	// could also mean deployments.extensions.
+	_, retired := api.GroupAliases()[gv]
 	var resources []apiResource
 	for _, k := range kinds {
-		resources = append(resources, apiResource{Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced,
-			Kind: k.Kind, Verbs: objectVerbs, ShortNames: k.ShortNames})
+		r := apiResource{Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced, Kind: k.Kind, Verbs: objectVerbs}
+		if !retired {
+			r.ShortNames = k.ShortNames
+		}
+		resources = append(resources, r)
 		for _, sub := range strategyFor(k).subresources() {
 			if sub.Verbs != nil {
 				resources = append(resources, apiResource{Name: k.Resource + "/" + sub.Name, Namespaced: k.Namespaced, Kind: k.Kind, Verbs: sub.Verbs})
