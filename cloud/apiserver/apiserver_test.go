@@ -47,8 +47,9 @@ func newTestServer(t *testing.T) (*httptest.Server, store.Store) {
 }
 
 type answer struct {
-	code int
-	body []byte
+	code   int
+	body   []byte
+	header http.Header
 }
 
 func (a answer) status(t *testing.T) api.Status {
@@ -78,7 +79,7 @@ func call(t *testing.T, ts *httptest.Server, token, method, path, contentType st
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, b}
+	return answer{resp.StatusCode, b, resp.Header}
 }
 
 func podJSON(name string, labels map[string]string) []byte {

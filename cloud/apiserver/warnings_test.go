@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -12,22 +11,12 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 )
 
-// send is call that also returns the answer's Warning headers.
+// send is call with the admin token and a string body, returning the answer's
+// Warning headers too.
 func send(t *testing.T, ts *httptest.Server, method, path, contentType, body string) (answer, []string) {
 	t.Helper()
-	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	req.Header.Set("Content-Type", contentType)
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, b}, resp.Header.Values("Warning")
+	a := call(t, ts, testToken, method, path, contentType, []byte(body))
+	return a, a.header.Values("Warning")
 }
 
 // legacyDeployment is a Deployment as course material writes it: no selector.

@@ -43,12 +43,6 @@ func TestClientHandsOnServerWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	nsKind, _ := api.LookupKind("namespaces")
-	ns := nsKind.NewObject().(*api.Namespace)
-	ns.Name = "default"
-	if _, err := st.Create(context.Background(), nsKind, ns); err != nil {
-		t.Fatal(err)
-	}
 	srv := apiserver.New(apiserver.Config{Store: st, Tokens: &apiserver.Tokens{Admin: "t", NodeSecret: "n"}})
 	srv.SetReady(true)
 	ts := httptest.NewTLSServer(srv)
