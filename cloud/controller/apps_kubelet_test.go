@@ -89,13 +89,9 @@ func newAppsEnv(t *testing.T) *appsEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	rsKind, _ := api.LookupKind("replicasets")
-	podKind, _ := api.LookupKind("pods")
-	rsc := &ReplicaSetController{Client: cl,
-		ReplicaSets: client.NewInformer(cl, rsKind, "", client.ListOptions{}, nil),
-		Pods:        client.NewInformer(cl, podKind, "", client.ListOptions{}, nil),
-		Recorder:    NewRecorder(cl, "replicaset-controller")}
-	dc := NewDeploymentController(cl, nil)
+	d := testDeps(t, cl)
+	rsc := NewReplicaSetController(d)
+	dc := NewDeploymentController(d)
 	wg.Add(2)
 	go func() { defer wg.Done(); rsc.Run(ctx) }()
 	go func() { defer wg.Done(); dc.Run(ctx) }()

@@ -27,68 +27,51 @@ const maxMissedRuns = 100
 // often it is reconciled. It sleeps on its Clock until the next time; it never polls.
 type CronJobController struct {
 	Client *client.Client
-	// CronJobs and Jobs are informers on every namespace; Run starts them.
-	CronJobs, Jobs *client.Informer
-	// Clock tells the time and wakes the controller; nil means the wall clock.
-	Clock Clock
-	// Recorder receives the controller's events; nil means none.
+	// Recorder receives the controller's events. Run runs it.
 	Recorder *Recorder
 	Logger   *zap.Logger
 
-	queue *Queue
-	waker *waker
+	clock    Clock
+	factory  *client.Factory
+	cronJobs client.Typed[*api.CronJob]
+	jobs     client.Typed[*api.Job]
+	queue    *Queue
+	waker    *waker
 }
 
 func init() {
-	Register("cronjob", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		NewCronJobController(cl, log).Run(ctx)
-	})
+	Register("cronjob", func(d Deps) Runner { return NewCronJobController(d) })
 }
 
-// NewCronJobController returns a controller with informers on every namespace.
-func NewCronJobController(cl *client.Client, log *zap.Logger) *CronJobController {
-	ck, _ := api.LookupKind("cronjobs")
-	jk, _ := api.LookupKind("jobs")
-	rec := NewRecorder(cl, "cronjob-controller")
-	rec.Logger = log
-	return &CronJobController{
-		Client:   cl,
-		CronJobs: client.NewInformer(cl, ck, "", client.ListOptions{}, log),
-		Jobs:     client.NewInformer(cl, jk, "", client.ListOptions{}, log),
-		Recorder: rec,
-		Logger:   log,
+// NewCronJobController returns a controller reading CronJobs and Jobs from d's
+// factory; it tells the time and wakes by d's clock.
+func NewCronJobController(d Deps) *CronJobController {
+	d = d.withDefaults()
+	c := &CronJobController{Client: d.Client, Recorder: newRecorder(d, "cronjob-controller"), Logger: d.Logger,
+		clock: d.Clock, factory: d.Factory, cronJobs: client.For[*api.CronJob](d.Factory), jobs: client.For[*api.Job](d.Factory),
+		queue: NewQueue()}
+	c.waker = newWaker(d.Clock, c.queue)
+	c.cronJobs.AddHandler(client.TypedHandler[*api.CronJob]{
+		OnAdd:    func(cj *api.CronJob) { c.queue.Add(cj.Key()) },
+		OnUpdate: func(_, cj *api.CronJob) { c.queue.Add(cj.Key()) },
+	})
+	enqueueOwner := func(j *api.Job) {
+		if ref := j.ControllerRef(); ref != nil && ref.Kind == "CronJob" {
+			c.queue.Add(j.Namespace + "/" + ref.Name)
+		}
 	}
+	c.jobs.AddHandler(client.TypedHandler[*api.Job]{OnAdd: enqueueOwner, OnUpdate: func(_, j *api.Job) { enqueueOwner(j) }, OnDelete: enqueueOwner})
+	return c
 }
 
 // Run reconciles until ctx is cancelled.
 func (c *CronJobController) Run(ctx context.Context) {
-	if c.Clock == nil {
-		c.Clock = RealClock{}
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	c.waker = newWaker(c.Clock, c.queue)
-	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.CronJobs.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }})
-	enqueueOwner := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == "CronJob" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	c.Jobs.AddHandler(client.Handler{OnAdd: enqueueOwner, OnUpdate: func(_, o api.Object) { enqueueOwner(o) }, OnDelete: enqueueOwner})
-	go c.CronJobs.Run(ctx)
-	go c.Jobs.Run(ctx)
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
+	go c.Recorder.Run(ctx)
 	go func() {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
-	if !client.WaitForSync(ctx, c.CronJobs, c.Jobs) {
+	if !c.factory.WaitForSync(ctx) {
 		return
 	}
 	c.queue.Work(ctx, c.Logger, c.sync)
@@ -100,25 +83,18 @@ func CronJobRunName(cronJob string, t time.Time) string {
 }
 
 func (c *CronJobController) sync(ctx context.Context, key string) error {
-	o := c.CronJobs.Get(key)
-	if o == nil {
+	cur, ok := c.cronJobs.Get(key)
+	if !ok {
 		return nil
 	}
-	cj := api.DeepCopy(o).(*api.CronJob)
+	cj := deepCopy(cur)
 	if cj.DeletionTimestamp != nil {
 		return nil
 	}
-	now := c.Clock.Now()
-	jk, _ := api.LookupKind("jobs")
-
-	var jobs []*api.Job
-	for _, jo := range c.Jobs.List() {
-		if j := jo.(*api.Job); j.Namespace == cj.Namespace && j.IsControlledBy(cj.UID) {
-			jobs = append(jobs, j)
-		}
-	}
+	now := c.clock.Now()
+	jobs := c.jobs.ControlledBy(cj.UID)
 	sort.Slice(jobs, func(i, k int) bool { return jobs[i].Name < jobs[k].Name })
-	orig := api.DeepCopy(cj).(*api.CronJob)
+	orig := deepCopy(cj)
 	cj.Status.Active = nil
 	var succeeded, failed []*api.Job
 	for _, j := range jobs {
@@ -183,7 +159,7 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 	}
 
 	if !due.IsZero() {
-		if err := c.run(ctx, cj, jk, due); err != nil {
+		if err := c.run(ctx, cj, due); err != nil {
 			return err
 		}
 	}
@@ -195,9 +171,9 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 
 // run starts the Job for schedule time due, following the concurrency policy; it
 // leaves lastScheduleTime alone when Forbid makes the run wait for the active one.
-func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, jk *api.KindInfo, due time.Time) error {
+func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, due time.Time) error {
 	name := CronJobRunName(cj.Name, due)
-	if c.Jobs.Get(cj.Namespace+"/"+name) != nil {
+	if _, ok := c.jobs.GetByName(cj.Namespace, name); ok {
 		cj.Status.LastScheduleTime = api.NewTime(due)
 		return nil
 	}
@@ -208,7 +184,7 @@ func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, jk *api.Ki
 			return nil
 		case api.ConcurrencyReplace:
 			for _, ref := range cj.Status.Active {
-				if _, err := c.Client.Delete(ctx, jk, ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
+				if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Job](), ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
 					return err
 				}
 				c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", ref.Name)
@@ -238,7 +214,7 @@ func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, jk *api.Ki
 func CronJobJob(cj *api.CronJob, name string) *api.Job { return cronJobJob(cj, name) }
 
 func cronJobJob(cj *api.CronJob, name string) *api.Job {
-	t := api.DeepCopy(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec}).(*api.Job)
+	t := deepCopy(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec})
 	j := &api.Job{TypeMeta: api.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, Spec: t.Spec}
 	j.Name, j.Namespace = name, cj.Namespace
 	j.Labels, j.Annotations = t.Labels, t.Annotations
@@ -275,9 +251,8 @@ func (c *CronJobController) pruneHistory(ctx context.Context, cj *api.CronJob, j
 		return
 	}
 	sort.Slice(jobs, func(i, k int) bool { return jobStart(jobs[i]).Before(jobStart(jobs[k])) })
-	jk, _ := api.LookupKind("jobs")
 	for _, j := range jobs[:len(jobs)-int(*limit)] {
-		if _, err := c.Client.Delete(ctx, jk, j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
+		if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Job](), j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
 			c.Logger.Warn("deleting old job failed", zap.String("job", j.Key()), zap.Error(err))
 			continue
 		}

@@ -15,9 +15,7 @@ import (
 )
 
 func init() {
-	Register("daemonset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		(&DaemonSetController{Client: cl, Logger: log, Recorder: NewRecorder(cl, "daemonset-controller")}).Run(ctx)
-	})
+	Register("daemonset", func(d Deps) Runner { return NewDaemonSetController(d) })
 }
 
 // dsUnschedulableTaint is the taint Kubernetes gives a cordoned node; a DaemonSet whose
@@ -41,45 +39,35 @@ const dsUnschedulableTaint = "node.kubernetes.io/unschedulable"
 // Pods are never adopted: a DaemonSet only manages the pods it made.
 type DaemonSetController struct {
 	Client *client.Client
-	// Logger is used as given (the registry names it); nil means no logging.
+	// Logger is used as given (the registry names it).
 	Logger *zap.Logger
-	// Recorder receives the controller's events; nil means none.
+	// Recorder receives the controller's events. Run runs it.
 	Recorder *Recorder
-	// Now returns the current time (for minReadySeconds); nil means time.Now.
-	Now func() time.Time
 
-	sets, pods, nodes *client.Informer
-	queue             *Queue
-	exp               *appsExpectations
-	history           *revisionHistory
+	clock   Clock
+	factory *client.Factory
+	sets    client.Typed[*api.DaemonSet]
+	pods    client.Typed[*api.Pod]
+	nodes   client.Typed[*api.Node]
+	queue   *Queue
+	exp     *appsExpectations
+	history *revisionHistory
 }
 
-// Run works until ctx is cancelled.
-func (c *DaemonSetController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	c.queue = NewQueue()
-	c.exp = appsNewExpectations()
-	c.sets = client.NewInformer(c.Client, kindOrPanic("daemonsets"), "", client.ListOptions{}, c.Logger)
-	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
-	c.nodes = client.NewInformer(c.Client, kindOrPanic("nodes"), "", client.ListOptions{}, c.Logger)
-	c.history = newRevisionHistory(c.Client, c.Logger, "DaemonSet", c.queue)
-
-	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.sets.AddHandler(client.Handler{
-		OnAdd:    addSet,
-		OnUpdate: func(_, o api.Object) { addSet(o) },
-		OnDelete: func(o api.Object) { c.exp.forget(o.GetObjectMeta().Key()) },
+// NewDaemonSetController returns a controller reading DaemonSets, their pods and
+// revisions, and the nodes from d's factory.
+func NewDaemonSetController(d Deps) *DaemonSetController {
+	d = d.withDefaults()
+	c := &DaemonSetController{Client: d.Client, Logger: d.Logger, Recorder: newRecorder(d, "daemonset-controller"),
+		clock: d.Clock, factory: d.Factory, queue: NewQueue(), exp: appsNewExpectations(d.Clock),
+		sets: client.For[*api.DaemonSet](d.Factory), pods: client.For[*api.Pod](d.Factory), nodes: client.For[*api.Node](d.Factory)}
+	c.history = newRevisionHistory(d, "DaemonSet", c.queue)
+	c.sets.AddHandler(client.TypedHandler[*api.DaemonSet]{
+		OnAdd:    func(ds *api.DaemonSet) { c.queue.Add(ds.Key()) },
+		OnUpdate: func(_, ds *api.DaemonSet) { c.queue.Add(ds.Key()) },
+		OnDelete: func(ds *api.DaemonSet) { c.exp.forget(ds.Key()) },
 	})
-	onPod := func(o api.Object, deleted bool) {
-		p := o.(*api.Pod)
+	onPod := func(p *api.Pod, deleted bool) {
 		c.exp.observe(p.Key(), false)
 		if deleted || p.DeletionTimestamp != nil {
 			c.exp.observe(p.Key(), true)
@@ -88,29 +76,34 @@ func (c *DaemonSetController) Run(ctx context.Context) {
 			c.queue.Add(p.Namespace + "/" + ref.Name)
 		}
 	}
-	c.pods.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { onPod(o, false) },
-		OnUpdate: func(_, o api.Object) { onPod(o, false) },
-		OnDelete: func(o api.Object) { onPod(o, true) },
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{
+		OnAdd:    func(p *api.Pod) { onPod(p, false) },
+		OnUpdate: func(_, p *api.Pod) { onPod(p, false) },
+		OnDelete: func(p *api.Pod) { onPod(p, true) },
 	})
 	// Heartbeats update a node's status every few seconds; only what decides where
 	// daemons run (labels, spec, deletion) is worth a sync of every set.
-	c.nodes.AddHandler(client.Handler{
-		OnAdd: func(api.Object) { c.enqueueAll() },
-		OnUpdate: func(old, o api.Object) {
-			on, nn := old.(*api.Node), o.(*api.Node)
+	c.nodes.AddHandler(client.TypedHandler[*api.Node]{
+		OnAdd: func(*api.Node) { c.enqueueAll() },
+		OnUpdate: func(on, nn *api.Node) {
 			if !reflect.DeepEqual(on.Labels, nn.Labels) || !reflect.DeepEqual(on.Spec, nn.Spec) || (on.DeletionTimestamp == nil) != (nn.DeletionTimestamp == nil) {
 				c.enqueueAll()
 			}
 		},
-		OnDelete: func(api.Object) { c.enqueueAll() },
+		OnDelete: func(*api.Node) { c.enqueueAll() },
 	})
-	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.nodes, c.history.informer}, c.sync)
+	return c
+}
+
+// Run works until ctx is cancelled.
+func (c *DaemonSetController) Run(ctx context.Context) {
+	go c.Recorder.Run(ctx)
+	runWorkers(ctx, c.queue, c.Logger, 1, c.factory, c.sync)
 }
 
 func (c *DaemonSetController) enqueueAll() {
-	for _, o := range c.sets.List() {
-		c.queue.Add(o.GetObjectMeta().Key())
+	for _, ds := range c.sets.List() {
+		c.queue.Add(ds.Key())
 	}
 }
 
@@ -189,12 +182,11 @@ func (s *dsNodeState) active() *api.Pod {
 }
 
 func (c *DaemonSetController) sync(ctx context.Context, key string) error {
-	o := c.sets.Get(key)
-	if o == nil {
+	ds, ok := c.sets.Get(key)
+	if !ok {
 		c.exp.forget(key)
 		return nil // deleted: the garbage collector removes its pods
 	}
-	ds := o.(*api.DaemonSet)
 	if ds.DeletionTimestamp != nil {
 		return nil
 	}
@@ -210,16 +202,11 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 	hash := revisionHashOf(ds.Name, cur)
 	live := map[string]bool{hash: true}
 	states := map[string]*dsNodeState{}
-	for _, no := range c.nodes.List() {
-		n := no.(*api.Node)
+	for _, n := range c.nodes.List() {
 		run, keep := dsNodeFit(&ds.Spec.Template, n)
 		states[n.Name] = &dsNodeState{node: n, run: run, keep: keep}
 	}
-	for _, po := range c.pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace != ds.Namespace || !p.IsControlledBy(ds.UID) {
-			continue
-		}
+	for _, p := range c.pods.ControlledBy(ds.UID) {
 		s := states[p.Spec.NodeName]
 		if s == nil {
 			s = &dsNodeState{}
@@ -258,7 +245,7 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 // countCollision records in ds's status that the name of its next revision was
 // taken, so that the next sync hashes the template to another name.
 func (c *DaemonSetController) countCollision(ctx context.Context, ds *api.DaemonSet, cause error) error {
-	next := api.DeepCopy(ds).(*api.DaemonSet)
+	next := deepCopy(ds)
 	n := api.Int32Value(next.Status.CollisionCount, 0) + 1
 	next.Status.CollisionCount = &n
 	if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
@@ -312,7 +299,7 @@ func (c *DaemonSetController) manage(ctx context.Context, ds *api.DaemonSet, has
 	for _, p := range force {
 		zero := int64(0)
 		c.exp.expect(key, []string{p.Key()}, true)
-		if _, err := c.Client.DeleteWithGrace(ctx, kindOrPanic("pods"), p.Namespace, p.Name, &zero); err != nil && !client.IsNotFound(err) {
+		if _, err := c.Client.DeleteWithGrace(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name, &zero); err != nil && !client.IsNotFound(err) {
 			c.exp.observe(p.Key(), true)
 			errs = append(errs, fmt.Errorf("deleting pod %s of a gone node: %w", p.Key(), err))
 			continue
@@ -332,7 +319,7 @@ func (c *DaemonSetController) manage(ctx context.Context, ds *api.DaemonSet, has
 // then available ones while fewer than maxUnavailable nodes lack an available pod.
 // manage makes each node's new pod once its old one is gone.
 func (c *DaemonSetController) rollingUpdate(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
-	now := c.Now()
+	now := c.clock.Now()
 	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
 	desired, unavailable := 0, 0
 	var oldAvailable, oldUnavailable []*api.Pod
@@ -377,7 +364,7 @@ func (c *DaemonSetController) rollingUpdate(ctx context.Context, ds *api.DaemonS
 
 func (c *DaemonSetController) deletePod(ctx context.Context, ds *api.DaemonSet, p *api.Pod, why string) error {
 	c.exp.expect(ds.Key(), []string{p.Key()}, true)
-	_, err := c.Client.Delete(ctx, kindOrPanic("pods"), p.Namespace, p.Name)
+	_, err := c.Client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name)
 	if client.IsNotFound(err) {
 		err = nil
 	}
@@ -391,7 +378,7 @@ func (c *DaemonSetController) deletePod(ctx context.Context, ds *api.DaemonSet, 
 }
 
 func (c *DaemonSetController) createPod(ctx context.Context, ds *api.DaemonSet, hash, node string) error {
-	pod := api.DeepCopy(&api.Pod{ObjectMeta: ds.Spec.Template.Metadata, Spec: ds.Spec.Template.Spec}).(*api.Pod)
+	pod := deepCopy(&api.Pod{ObjectMeta: ds.Spec.Template.Metadata, Spec: ds.Spec.Template.Spec})
 	pod.TypeMeta = api.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 	m := &pod.ObjectMeta
 	m.Name, m.GenerateName, m.Namespace = ds.Name+"-"+appsRandomSuffix(5), "", ds.Namespace
@@ -414,7 +401,7 @@ func (c *DaemonSetController) createPod(ctx context.Context, ds *api.DaemonSet, 
 }
 
 func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
-	now := c.Now()
+	now := c.clock.Now()
 	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
 	st := api.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount}
 	var recheck time.Duration
@@ -452,7 +439,7 @@ func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSe
 	if reflect.DeepEqual(st, ds.Status) {
 		return nil
 	}
-	next := api.DeepCopy(ds).(*api.DaemonSet)
+	next := deepCopy(ds)
 	next.Status = st
 	_, err := c.Client.UpdateStatus(ctx, next)
 	if client.IsConflict(err) || client.IsNotFound(err) {

@@ -139,7 +139,7 @@ func TestDaemonSetFollowsNodes(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
 	startDSKubelet(t, cl)
-	startController(t, (&DaemonSetController{Client: cl}).Run)
+	startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
 
 	ssd := map[string]string{"disk": "ssd"}
 	dsNewNode(t, cl, "n1", ssd, false)
@@ -209,7 +209,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 		t.Run(fmt.Sprintf("maxUnavailable=%d", maxUnavailable), func(t *testing.T) {
 			cl := newTestAPI(t)
 			kl := startDSKubelet(t, cl)
-			startController(t, (&DaemonSetController{Client: cl}).Run)
+			startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
 			nodes := []string{"n1", "n2", "n3", "n4"}
 			for _, n := range nodes {
 				dsNewNode(t, cl, n, nil, false)
@@ -318,8 +318,8 @@ func TestDaemonSetRevisionHistory(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
 	startDSKubelet(t, cl)
-	startController(t, (&DaemonSetController{Client: cl}).Run)
-	startController(t, (&GarbageCollector{Client: cl}).Run)
+	startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
+	startController(t, NewGarbageCollector(testDeps(t, cl)).Run)
 	dsNewNode(t, cl, "n1", nil, false)
 	ds := dsNew("agent", nil)
 	two := int32(2)

@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"sort"
 	"strconv"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -16,70 +15,59 @@ import (
 )
 
 func init() {
-	Register("deployment", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		NewDeploymentController(cl, log).Run(ctx)
-	})
+	Register("deployment", func(d Deps) Runner { return NewDeploymentController(d) })
 }
 
 // DeploymentController rolls each Deployment's template out through one ReplicaSet
 // per template revision, by the Deployment's strategy, and reports its status and
 // its Available and Progressing conditions.
 type DeploymentController struct {
-	Client      *client.Client
-	Deployments *client.Informer
-	ReplicaSets *client.Informer
-	Pods        *client.Informer
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
-	// Recorder receives the ScalingReplicaSet events; nil means none. Run runs it.
+	Client *client.Client
+	// Recorder receives the ScalingReplicaSet events. Run runs it.
 	Recorder *Recorder
 	Logger   *zap.Logger
 
-	queue *Queue
+	clock       Clock
+	factory     *client.Factory
+	deployments client.Typed[*api.Deployment]
+	replicaSets client.Typed[*api.ReplicaSet]
+	pods        client.Typed[*api.Pod]
+	queue       *Queue
 }
 
-// NewDeploymentController returns a controller with fresh informers of all namespaces.
-func NewDeploymentController(cl *client.Client, log *zap.Logger) *DeploymentController {
-	inf := func(r string) *client.Informer {
-		k, _ := api.LookupKind(r)
-		return client.NewInformer(cl, k, "", client.ListOptions{}, log)
-	}
-	rec := NewRecorder(cl, "deployment-controller")
-	rec.Logger = log
-	return &DeploymentController{Client: cl, Deployments: inf("deployments"), ReplicaSets: inf("replicasets"), Pods: inf("pods"),
-		Recorder: rec, Logger: log}
-}
-
-// Run adds its handlers to the informers (which must not be running yet), runs them
-// and reconciles until ctx is cancelled.
-func (c *DeploymentController) Run(ctx context.Context) {
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.Logger = c.Logger.Named("deployment")
-	c.queue = NewQueue()
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	enq := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.Deployments.AddHandler(client.Handler{OnAdd: enq, OnUpdate: func(_, o api.Object) { enq(o) }, OnDelete: enq})
-	c.ReplicaSets.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { c.enqueueOwner(o) },
-		OnUpdate: func(old, o api.Object) { c.enqueueOwner(old); c.enqueueOwner(o) },
-		OnDelete: func(o api.Object) { c.enqueueOwner(o) },
+// NewDeploymentController returns a controller reading Deployments, ReplicaSets and
+// pods from d's factory.
+func NewDeploymentController(d Deps) *DeploymentController {
+	d = d.withDefaults()
+	c := &DeploymentController{Client: d.Client, Recorder: newRecorder(d, "deployment-controller"), Logger: d.Logger,
+		clock: d.Clock, factory: d.Factory, queue: NewQueue(),
+		deployments: client.For[*api.Deployment](d.Factory), replicaSets: client.For[*api.ReplicaSet](d.Factory),
+		pods: client.For[*api.Pod](d.Factory)}
+	c.deployments.AddHandler(client.TypedHandler[*api.Deployment]{
+		OnAdd:    func(dep *api.Deployment) { c.queue.Add(dep.Key()) },
+		OnUpdate: func(_, dep *api.Deployment) { c.queue.Add(dep.Key()) },
+		OnDelete: func(dep *api.Deployment) { c.queue.Add(dep.Key()) },
+	})
+	c.replicaSets.AddHandler(client.TypedHandler[*api.ReplicaSet]{
+		OnAdd:    c.enqueueOwner,
+		OnUpdate: func(old, rs *api.ReplicaSet) { c.enqueueOwner(old); c.enqueueOwner(rs) },
+		OnDelete: c.enqueueOwner,
 	})
 	// Recreate waits for old pods to be gone; only their deletion matters here.
-	c.Pods.AddHandler(client.Handler{OnDelete: func(o api.Object) {
-		if ref := o.GetObjectMeta().ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" {
-			if rs := c.ReplicaSets.Get(o.GetObjectMeta().Namespace + "/" + ref.Name); rs != nil {
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{OnDelete: func(p *api.Pod) {
+		if ref := p.ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" {
+			if rs, ok := c.replicaSets.GetByName(p.Namespace, ref.Name); ok {
 				c.enqueueOwner(rs)
 			}
 		}
 	}})
-	if !client.StartInformers(ctx, c.Deployments, c.ReplicaSets, c.Pods) {
+	return c
+}
+
+// Run reconciles until ctx is cancelled.
+func (c *DeploymentController) Run(ctx context.Context) {
+	go c.Recorder.Run(ctx)
+	if !c.factory.WaitForSync(ctx) {
 		return
 	}
 	runAppsWorkers(ctx, c.queue, 4, c.Logger, c.sync)
@@ -87,31 +75,26 @@ func (c *DeploymentController) Run(ctx context.Context) {
 
 // enqueueOwner queues the Deployment controlling rs, or for an orphan every
 // Deployment of its namespace whose selector matches it.
-func (c *DeploymentController) enqueueOwner(o api.Object) {
-	m := o.GetObjectMeta()
-	if ref := m.ControllerRef(); ref != nil {
+func (c *DeploymentController) enqueueOwner(rs *api.ReplicaSet) {
+	if ref := rs.ControllerRef(); ref != nil {
 		if ref.Kind == "Deployment" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
+			c.queue.Add(rs.Namespace + "/" + ref.Name)
 		}
 		return
 	}
-	for _, d := range c.Deployments.List() {
-		dep := d.(*api.Deployment)
-		if dep.Namespace != m.Namespace {
-			continue
-		}
-		if sel, err := dep.Spec.Selector.AsSelector(); err == nil && sel.Matches(m.Labels) {
+	for _, dep := range c.deployments.InNamespace(rs.Namespace) {
+		if sel, err := dep.Spec.Selector.AsSelector(); err == nil && sel.Matches(rs.Labels) {
 			c.queue.Add(dep.Key())
 		}
 	}
 }
 
 func (c *DeploymentController) sync(ctx context.Context, key string) error {
-	o := c.Deployments.Get(key)
-	if o == nil {
+	cur, ok := c.deployments.Get(key)
+	if !ok {
 		return nil
 	}
-	d := api.DeepCopy(o).(*api.Deployment)
+	d := deepCopy(cur)
 	if d.DeletionTimestamp != nil {
 		return nil
 	}
@@ -142,11 +125,7 @@ func (c *DeploymentController) claimReplicaSets(ctx context.Context, d *api.Depl
 		return nil, nil
 	}
 	var out []*api.ReplicaSet
-	for _, o := range c.ReplicaSets.List() {
-		rs := o.(*api.ReplicaSet)
-		if rs.Namespace != d.Namespace {
-			continue
-		}
+	for _, rs := range c.replicaSets.InNamespace(d.Namespace) {
 		ref := rs.ControllerRef()
 		matches := sel.Matches(rs.Labels)
 		switch {
@@ -313,8 +292,7 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	setReplicasAnnotations(rs, d)
 	out, err := c.Client.Create(ctx, rs)
 	if client.IsAlreadyExists(err) {
-		rsKind, _ := api.LookupKind("replicasets")
-		cur, gerr := c.Client.Get(ctx, rsKind, rs.Namespace, rs.Name)
+		cur, gerr := c.Client.Get(ctx, api.KindOfType[*api.ReplicaSet](), rs.Namespace, rs.Name)
 		if gerr != nil {
 			return nil, gerr
 		}
@@ -464,13 +442,9 @@ func (c *DeploymentController) rolloutRecreate(ctx context.Context, d *api.Deplo
 		return c.syncStatus(ctx, d, appsNewRS, old, false)
 	}
 	// The new pods start only once every old one is gone.
-	for _, o := range c.Pods.List() {
-		p := o.(*api.Pod)
-		if p.Namespace != d.Namespace || p.IsTerminal() {
-			continue
-		}
-		for _, rs := range old {
-			if p.IsControlledBy(rs.UID) {
+	for _, rs := range old {
+		for _, p := range c.pods.ControlledBy(rs.UID) {
+			if !p.IsTerminal() {
 				return c.syncStatus(ctx, d, appsNewRS, old, false)
 			}
 		}
@@ -524,9 +498,8 @@ func (c *DeploymentController) cleanup(ctx context.Context, d *api.Deployment, o
 		return nil
 	}
 	sort.SliceStable(idle, func(i, j int) bool { return Revision(idle[i]) < Revision(idle[j]) })
-	rsKind, _ := api.LookupKind("replicasets")
 	for _, rs := range idle[:len(idle)-limit] {
-		if _, err := c.Client.Delete(ctx, rsKind, rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
+		if _, err := c.Client.Delete(ctx, api.KindOfType[*api.ReplicaSet](), rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
 			return fmt.Errorf("deleting old replicaset %s: %w", rs.Key(), err)
 		}
 		c.Logger.Info("deleted old replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name))

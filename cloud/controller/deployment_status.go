@@ -31,7 +31,7 @@ func (c *DeploymentController) syncStatus(ctx context.Context, d *api.Deployment
 			d = out.(*api.Deployment)
 		}
 	}
-	now := c.Now()
+	now := c.clock.Now()
 	want := api.Int32Value(d.Spec.Replicas, 1)
 	st := api.DeploymentStatus{ObservedGeneration: d.Generation, CollisionCount: d.Status.CollisionCount,
 		Conditions: append([]api.DeploymentCondition(nil), d.Status.Conditions...)}

@@ -14,113 +14,94 @@ import (
 )
 
 func init() {
-	Register("endpoints", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		svcKind, _ := api.LookupKind("services")
-		epKind, _ := api.LookupKind("endpoints")
-		podKind, _ := api.LookupKind("pods")
-		c := &EndpointsController{
-			Client:    cl,
-			Services:  client.NewInformer(cl, svcKind, "", client.ListOptions{}, log),
-			Endpoints: client.NewInformer(cl, epKind, "", client.ListOptions{}, log),
-			Pods:      client.NewInformer(cl, podKind, "", client.ListOptions{}, log),
-			Logger:    log,
-		}
-		c.Run(ctx)
-	})
+	Register("endpoints", func(d Deps) Runner { return NewEndpointsController(d) })
 }
 
 // EndpointsController keeps, for every Service with a selector, an Endpoints object of
 // the same name that lists the pods the selector matches and that have an address:
 // ready pods under addresses, the others under notReadyAddresses, grouped by the
 // ports their containers resolve the Service's target ports to. The Endpoints is owned
-// by its Service, so the garbage collector removes it with the Service. Its informers
-// must not be running yet: Run adds its handlers to them and runs them.
+// by its Service, so the garbage collector removes it with the Service.
 type EndpointsController struct {
-	Client    *client.Client
-	Services  *client.Informer
-	Endpoints *client.Informer
-	Pods      *client.Informer
-	// Workers is how many Services are reconciled at once. If zero, 4.
+	Client *client.Client
+	// Workers is how many Services are reconciled at once. If zero, 4. Set it before Run.
 	Workers int
 	Logger  *zap.Logger
 
-	queue *Queue
+	factory   *client.Factory
+	services  client.Typed[*api.Service]
+	endpoints client.Typed[*api.Endpoints]
+	pods      client.Typed[*api.Pod]
+	queue     *Queue
+}
+
+// NewEndpointsController returns a controller reading Services, Endpoints and pods
+// from d's factory.
+func NewEndpointsController(d Deps) *EndpointsController {
+	d = d.withDefaults()
+	c := &EndpointsController{Client: d.Client, Logger: d.Logger, factory: d.Factory, queue: NewQueue(),
+		services: client.For[*api.Service](d.Factory), endpoints: client.For[*api.Endpoints](d.Factory), pods: client.For[*api.Pod](d.Factory)}
+	c.services.AddHandler(client.TypedHandler[*api.Service]{
+		OnAdd:    func(svc *api.Service) { c.queue.Add(svc.Key()) },
+		OnUpdate: func(_, svc *api.Service) { c.queue.Add(svc.Key()) },
+		OnDelete: func(svc *api.Service) { c.queue.Add(svc.Key()) },
+	})
+	// A changed or deleted Endpoints is put back as the Service wants it.
+	c.endpoints.AddHandler(client.TypedHandler[*api.Endpoints]{
+		OnUpdate: func(_, ep *api.Endpoints) { c.queue.Add(ep.Key()) },
+		OnDelete: func(ep *api.Endpoints) { c.queue.Add(ep.Key()) },
+	})
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{
+		OnAdd: c.enqueueForPod,
+		OnUpdate: func(old, p *api.Pod) {
+			c.enqueueForPod(p)
+			if !reflect.DeepEqual(old.Labels, p.Labels) {
+				c.enqueueForPod(old) // Services that matched the old labels lose it
+			}
+		},
+		OnDelete: c.enqueueForPod,
+	})
+	return c
 }
 
 // Run reconciles until ctx is cancelled.
 func (c *EndpointsController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.Services.AddHandler(client.Handler{
-		OnAdd:    enqueue,
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
-		OnDelete: enqueue,
-	})
-	// A changed or deleted Endpoints is put back as the Service wants it.
-	c.Endpoints.AddHandler(client.Handler{
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
-		OnDelete: enqueue,
-	})
-	c.Pods.AddHandler(client.Handler{
-		OnAdd: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
-		OnUpdate: func(old, o api.Object) {
-			c.enqueueForPod(o.(*api.Pod))
-			if op := old.(*api.Pod); !reflect.DeepEqual(op.Labels, o.GetObjectMeta().Labels) {
-				c.enqueueForPod(op) // Services that matched the old labels lose it
-			}
-		},
-		OnDelete: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
-	})
-	if !client.StartInformers(ctx, c.Services, c.Endpoints, c.Pods) {
+	if !c.factory.WaitForSync(ctx) {
 		return
 	}
-	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger.Named("endpoints"), c.sync)
+	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger, c.sync)
 }
 
 // enqueueForPod queues every Service of p's namespace whose selector matches it.
 func (c *EndpointsController) enqueueForPod(p *api.Pod) {
-	for _, o := range c.Services.List() {
-		svc := o.(*api.Service)
-		if svc.Namespace == p.Namespace && len(svc.Spec.Selector) > 0 &&
-			api.SelectorFromMap(svc.Spec.Selector).Matches(p.Labels) {
+	for _, svc := range c.services.InNamespace(p.Namespace) {
+		if len(svc.Spec.Selector) > 0 && api.SelectorFromMap(svc.Spec.Selector).Matches(p.Labels) {
 			c.queue.Add(svc.Key())
 		}
 	}
 }
 
 func (c *EndpointsController) sync(ctx context.Context, key string) error {
-	o := c.Services.Get(key)
-	if o == nil {
+	svc, ok := c.services.Get(key)
+	if !ok {
 		return nil // the garbage collector removes the Endpoints it owned
 	}
-	svc := o.(*api.Service)
 	if len(svc.Spec.Selector) == 0 || svc.DeletionTimestamp != nil {
 		return nil // Endpoints of a Service without a selector are written by hand
 	}
-	var pods []*api.Pod
-	for _, po := range c.Pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace == svc.Namespace {
-			pods = append(pods, p)
-		}
-	}
-	subsets := EndpointSubsets(svc, pods)
+	subsets := EndpointSubsets(svc, c.pods.InNamespace(svc.Namespace))
 
-	epKind, _ := api.LookupKind("endpoints")
-	cur, _ := c.Endpoints.Get(key).(*api.Endpoints)
-	if cur == nil {
+	cur, ok := c.endpoints.Get(key)
+	if !ok {
 		// The informer may lag our own create: ask the API before creating.
-		got, err := c.Client.Get(ctx, epKind, svc.Namespace, svc.Name)
+		got, err := get[*api.Endpoints](ctx, c.Client, svc.Namespace, svc.Name)
 		if err != nil && !client.IsNotFound(err) {
 			return err
 		}
-		cur, _ = got.(*api.Endpoints)
+		cur = got
 	}
 	if cur == nil {
-		ep := epKind.NewObject().(*api.Endpoints)
+		ep := newObject[*api.Endpoints]()
 		ep.Namespace, ep.Name = svc.Namespace, svc.Name
 		ep.Labels = copyLabels(svc.Labels)
 		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}
@@ -134,7 +115,7 @@ func (c *EndpointsController) sync(ctx context.Context, key string) error {
 	if reflect.DeepEqual(normalSubsets(cur.Subsets), subsets) && endpointsOwnedBy(cur, svc) {
 		return nil
 	}
-	next := api.DeepCopy(cur).(*api.Endpoints)
+	next := deepCopy(cur)
 	next.Subsets = subsets
 	if !endpointsOwnedBy(next, svc) {
 		next.OwnerReferences = append(withoutServiceRefs(next.OwnerReferences), serviceOwnerRef(svc))

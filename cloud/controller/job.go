@@ -18,20 +18,19 @@ import (
 // after its ttlSecondsAfterFinished.
 type JobController struct {
 	Client *client.Client
-	// Jobs and Pods are informers on every namespace; Pods may be narrowed to pods with
-	// the controller-uid label. Run starts them.
-	Jobs, Pods *client.Informer
-	// Clock drives back-off, deadlines and TTLs; nil means the wall clock.
-	Clock Clock
 	// BackoffBase is the delay before recreating a pod after the first failure; it
 	// doubles with each failure up to BackoffMax. If zero, 10 s and 6 min.
 	BackoffBase, BackoffMax time.Duration
-	// Recorder receives the controller's events; nil means none.
+	// Recorder receives the controller's events. Run runs it.
 	Recorder *Recorder
 	Logger   *zap.Logger
 
-	queue *Queue
-	mu    sync.Mutex
+	clock   Clock
+	factory *client.Factory
+	jobs    client.Typed[*api.Job]
+	pods    client.Typed[*api.Pod]
+	queue   *Queue
+	mu      sync.Mutex
 	// failures remembers, per Job key, the failure count last seen and when it grew,
 	// which the back-off is measured from.
 	failures map[string]jobFailures
@@ -52,68 +51,49 @@ type jobFailures struct {
 }
 
 func init() {
-	Register("job", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		NewJobController(cl, log).Run(ctx)
-	})
+	Register("job", func(d Deps) Runner { return NewJobController(d) })
 }
 
-// NewJobController returns a controller with informers on every namespace.
-func NewJobController(cl *client.Client, log *zap.Logger) *JobController {
-	jk, _ := api.LookupKind("jobs")
-	pk, _ := api.LookupKind("pods")
-	rec := NewRecorder(cl, "job-controller")
-	rec.Logger = log
-	return &JobController{
-		Client:   cl,
-		Jobs:     client.NewInformer(cl, jk, "", client.ListOptions{}, log),
-		Pods:     client.NewInformer(cl, pk, "", client.ListOptions{LabelSelector: api.LabelControllerUID}, log),
-		Recorder: rec,
-		Logger:   log,
+// NewJobController returns a controller reading Jobs and pods from d's factory; its
+// clock drives back-off, deadlines and TTLs.
+func NewJobController(d Deps) *JobController {
+	d = d.withDefaults()
+	c := &JobController{Client: d.Client, Recorder: newRecorder(d, "job-controller"), Logger: d.Logger,
+		clock: d.Clock, factory: d.Factory, jobs: client.For[*api.Job](d.Factory), pods: client.For[*api.Pod](d.Factory),
+		queue: NewQueue(), failures: map[string]jobFailures{}, created: map[string]map[string]time.Time{}}
+	c.waker = newWaker(d.Clock, c.queue)
+	c.jobs.AddHandler(client.TypedHandler[*api.Job]{
+		OnAdd:    func(j *api.Job) { c.queue.Add(j.Key()) },
+		OnUpdate: func(_, j *api.Job) { c.queue.Add(j.Key()) },
+		OnDelete: func(j *api.Job) {
+			c.mu.Lock()
+			delete(c.failures, j.Key())
+			delete(c.created, j.Key())
+			c.mu.Unlock()
+		}})
+	enqueueOwner := func(p *api.Pod) {
+		if ref := p.ControllerRef(); ref != nil && ref.Kind == "Job" {
+			c.queue.Add(p.Namespace + "/" + ref.Name)
+		}
 	}
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{OnAdd: enqueueOwner, OnUpdate: func(_, p *api.Pod) { enqueueOwner(p) }, OnDelete: enqueueOwner})
+	return c
 }
 
 // Run reconciles until ctx is cancelled.
 func (c *JobController) Run(ctx context.Context) {
-	if c.Clock == nil {
-		c.Clock = RealClock{}
-	}
 	if c.BackoffBase == 0 {
 		c.BackoffBase = 10 * time.Second
 	}
 	if c.BackoffMax == 0 {
 		c.BackoffMax = 6 * time.Minute
 	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	c.failures = map[string]jobFailures{}
-	c.waker = newWaker(c.Clock, c.queue)
-	c.created = map[string]map[string]time.Time{}
-	enqueueJob := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.Jobs.AddHandler(client.Handler{OnAdd: enqueueJob, OnUpdate: func(_, o api.Object) { enqueueJob(o) }, OnDelete: func(o api.Object) {
-		c.mu.Lock()
-		delete(c.failures, o.GetObjectMeta().Key())
-		delete(c.created, o.GetObjectMeta().Key())
-		c.mu.Unlock()
-	}})
-	enqueueOwner := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == "Job" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	c.Pods.AddHandler(client.Handler{OnAdd: enqueueOwner, OnUpdate: func(_, o api.Object) { enqueueOwner(o) }, OnDelete: enqueueOwner})
-	go c.Jobs.Run(ctx)
-	go c.Pods.Run(ctx)
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
+	go c.Recorder.Run(ctx)
 	go func() {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
-	if !client.WaitForSync(ctx, c.Jobs, c.Pods) {
+	if !c.factory.WaitForSync(ctx) {
 		return
 	}
 	c.queue.Work(ctx, c.Logger, c.sync)
@@ -130,11 +110,11 @@ func (c *JobController) backoff(failures int32) time.Duration {
 }
 
 func (c *JobController) sync(ctx context.Context, key string) error {
-	o := c.Jobs.Get(key)
-	if o == nil {
+	cur, ok := c.jobs.Get(key)
+	if !ok {
 		return nil
 	}
-	job := api.DeepCopy(o).(*api.Job)
+	job := deepCopy(cur)
 	if job.DeletionTimestamp != nil {
 		return nil
 	}
@@ -149,14 +129,10 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		_, err := c.Client.Update(ctx, job)
 		return err
 	}
-	now := c.Clock.Now()
+	now := c.clock.Now()
 	var active, succeeded []*api.Pod
 	var failed, restarts int32
-	for _, po := range c.Pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace != job.Namespace || !p.IsControlledBy(job.UID) {
-			continue
-		}
+	for _, p := range c.pods.ControlledBy(job.UID) {
 		switch {
 		case p.Status.Phase == api.PodSucceeded:
 			succeeded = append(succeeded, p)
@@ -172,7 +148,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	st := &job.Status
-	orig := api.DeepCopy(job).(*api.Job)
+	orig := deepCopy(job)
 
 	if kind, done := job.Finished(); done {
 		if len(active) > 0 {
@@ -185,7 +161,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 	c.mu.Lock()
 	pending := int32(0)
 	for name, at := range c.created[key] {
-		if c.Pods.Get(job.Namespace+"/"+name) != nil || time.Since(at) > createdPodTimeout {
+		if _, seen := c.pods.GetByName(job.Namespace, name); seen || now.Sub(at) > createdPodTimeout {
 			delete(c.created[key], name)
 		} else {
 			pending++
@@ -249,12 +225,12 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if !jobStatusEqual(orig.Status, job.Status) {
-		updated, err := c.Client.UpdateStatus(ctx, job)
+		updated, err := updateStatus(ctx, c.Client, job)
 		if err != nil {
 			return err
 		}
-		if kind, done := updated.(*api.Job).Finished(); done {
-			return c.afterFinished(ctx, key, updated.(*api.Job), kind, now)
+		if kind, done := updated.Finished(); done {
+			return c.afterFinished(ctx, key, updated, kind, now)
 		}
 	}
 	return nil
@@ -293,7 +269,7 @@ func (c *JobController) managePods(ctx context.Context, key string, job *api.Job
 		if c.created[key] == nil {
 			c.created[key] = map[string]time.Time{}
 		}
-		c.created[key][p.GetObjectMeta().Name] = time.Now()
+		c.created[key][p.GetObjectMeta().Name] = now
 		c.mu.Unlock()
 		c.Recorder.Event(job, api.EventNormal, "SuccessfulCreate", "Created pod: %s", p.GetObjectMeta().Name)
 	}
@@ -319,15 +295,8 @@ func (c *JobController) afterFinished(ctx context.Context, key string, job *api.
 		c.wakeAt(ctx, key, expires)
 		return nil
 	}
-	var pods []*api.Pod
-	for _, po := range c.Pods.List() {
-		if p := po.(*api.Pod); p.Namespace == job.Namespace && p.IsControlledBy(job.UID) {
-			pods = append(pods, p)
-		}
-	}
-	c.deletePods(ctx, pods)
-	jk, _ := api.LookupKind("jobs")
-	if _, err := c.Client.Delete(ctx, jk, job.Namespace, job.Name); err != nil && !client.IsNotFound(err) {
+	c.deletePods(ctx, c.pods.ControlledBy(job.UID))
+	if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Job](), job.Namespace, job.Name); err != nil && !client.IsNotFound(err) {
 		return err
 	}
 	c.Logger.Info("deleted finished job after its ttl", zap.String("job", key))
@@ -335,9 +304,8 @@ func (c *JobController) afterFinished(ctx context.Context, key string, job *api.
 }
 
 func (c *JobController) deletePods(ctx context.Context, pods []*api.Pod) {
-	pk, _ := api.LookupKind("pods")
 	for _, p := range pods {
-		if _, err := c.Client.Delete(ctx, pk, p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
+		if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
 			c.Logger.Warn("deleting job pod failed", zap.String("pod", p.Key()), zap.Error(err))
 		}
 	}
@@ -345,7 +313,7 @@ func (c *JobController) deletePods(ctx context.Context, pods []*api.Pod) {
 
 // jobPod makes a pod from the Job's template, owned by the Job.
 func jobPod(job *api.Job) *api.Pod {
-	t := api.DeepCopy(&api.Pod{ObjectMeta: job.Spec.Template.Metadata, Spec: job.Spec.Template.Spec}).(*api.Pod)
+	t := deepCopy(&api.Pod{ObjectMeta: job.Spec.Template.Metadata, Spec: job.Spec.Template.Spec})
 	p := &api.Pod{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Pod"}, Spec: t.Spec}
 	p.Namespace = job.Namespace
 	p.GenerateName = job.Name + "-"

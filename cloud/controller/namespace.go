@@ -14,9 +14,7 @@ import (
 )
 
 func init() {
-	Register("namespace", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		(&NamespaceController{Client: cl, Logger: log}).Run(ctx)
-	})
+	Register("namespace", func(d Deps) Runner { return NewNamespaceController(d) })
 }
 
 // NamespaceController empties namespaces being deleted. The API server marks a
@@ -29,11 +27,28 @@ func init() {
 // controller does, rather than with a watch on every kind.
 type NamespaceController struct {
 	Client *client.Client
-	// Logger is used as given (the registry names it); nil means no logging.
+	// Logger is used as given (the registry names it).
 	Logger *zap.Logger
 	// MaxRetryDelay caps the wait between two passes over a namespace that is not
-	// empty yet. If zero, 2 s.
+	// empty yet. If zero, 2 s. Set it before Run.
 	MaxRetryDelay time.Duration
+
+	queue *Queue
+}
+
+// NewNamespaceController returns a controller that learns of namespaces being
+// deleted from d's factory.
+func NewNamespaceController(d Deps) *NamespaceController {
+	d = d.withDefaults()
+	c := &NamespaceController{Client: d.Client, Logger: d.Logger, queue: NewQueue()}
+	enqueue := func(ns *api.Namespace) {
+		if ns.DeletionTimestamp != nil {
+			c.queue.Add(ns.Name)
+		}
+	}
+	client.For[*api.Namespace](d.Factory).AddHandler(client.TypedHandler[*api.Namespace]{
+		OnAdd: enqueue, OnUpdate: func(_, ns *api.Namespace) { enqueue(ns) }})
+	return c
 }
 
 // errNotEmpty says a pass left objects that are still going away.
@@ -47,21 +62,13 @@ func (c *NamespaceController) Run(ctx context.Context) {
 	if c.MaxRetryDelay == 0 {
 		c.MaxRetryDelay = 2 * time.Second
 	}
-	nsKind, _ := api.LookupKind("namespaces")
-	q := NewQueue()
+	nsKind := api.KindOfType[*api.Namespace]()
+	q := c.queue
 	q.BaseDelay, q.MaxDelay = 20*time.Millisecond, c.MaxRetryDelay
-	inf := client.NewInformer(c.Client, nsKind, "", client.ListOptions{}, c.Logger)
-	enqueue := func(o api.Object) {
-		if o.GetObjectMeta().DeletionTimestamp != nil {
-			q.Add(o.GetObjectMeta().Name)
-		}
-	}
-	inf.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer q.ShutDown()
-	wg.Add(2)
-	go func() { defer wg.Done(); inf.Run(ctx) }()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {

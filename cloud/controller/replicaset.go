@@ -17,67 +17,53 @@ import (
 )
 
 func init() {
-	Register("replicaset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		rsKind, _ := api.LookupKind("replicasets")
-		podKind, _ := api.LookupKind("pods")
-		c := &ReplicaSetController{
-			Client:      cl,
-			ReplicaSets: client.NewInformer(cl, rsKind, "", client.ListOptions{}, log),
-			Pods:        client.NewInformer(cl, podKind, "", client.ListOptions{}, log),
-			Recorder:    NewRecorder(cl, "replicaset-controller"),
-			Logger:      log,
-		}
-		c.Recorder.Logger = log
-		c.Run(ctx)
-	})
+	Register("replicaset", func(d Deps) Runner { return NewReplicaSetController(d) })
 }
 
 // ReplicaSetController keeps each ReplicaSet's number of pods: it creates and deletes
 // pods, adopts orphans its selector matches, releases pods whose labels stop matching,
-// and reports status. Its informers must not be running yet: Run adds its handlers
-// to them and runs them.
+// and reports status.
 type ReplicaSetController struct {
-	Client      *client.Client
-	ReplicaSets *client.Informer
-	Pods        *client.Informer
-	// Workers is how many keys are reconciled at once. If zero, 4.
+	Client *client.Client
+	// Workers is how many keys are reconciled at once. If zero, 4. Set it before Run.
 	Workers int
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
-	// Recorder receives the SuccessfulCreate and SuccessfulDelete events; nil means
-	// none. Run runs it.
+	// Recorder receives the SuccessfulCreate and SuccessfulDelete events. Run runs it.
 	Recorder *Recorder
 	Logger   *zap.Logger
 
-	queue *Queue
-	exp   *appsExpectations
+	clock       Clock
+	factory     *client.Factory
+	replicaSets client.Typed[*api.ReplicaSet]
+	pods        client.Typed[*api.Pod]
+	queue       *Queue
+	exp         *appsExpectations
 }
 
-// Run reconciles until ctx is cancelled.
-func (c *ReplicaSetController) Run(ctx context.Context) {
-	c.init()
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	c.ReplicaSets.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) },
-		OnUpdate: func(_, o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) },
-		OnDelete: func(o api.Object) {
-			c.exp.forget(o.GetObjectMeta().Key())
-			c.queue.Add(o.GetObjectMeta().Key())
+// NewReplicaSetController returns a controller reading ReplicaSets and pods from
+// d's factory.
+func NewReplicaSetController(d Deps) *ReplicaSetController {
+	d = d.withDefaults()
+	c := &ReplicaSetController{Client: d.Client, Recorder: newRecorder(d, "replicaset-controller"), Logger: d.Logger,
+		clock: d.Clock, factory: d.Factory, queue: NewQueue(),
+		replicaSets: client.For[*api.ReplicaSet](d.Factory), pods: client.For[*api.Pod](d.Factory)}
+	c.exp = appsNewExpectations(d.Clock)
+	c.replicaSets.AddHandler(client.TypedHandler[*api.ReplicaSet]{
+		OnAdd:    func(rs *api.ReplicaSet) { c.queue.Add(rs.Key()) },
+		OnUpdate: func(_, rs *api.ReplicaSet) { c.queue.Add(rs.Key()) },
+		OnDelete: func(rs *api.ReplicaSet) {
+			c.exp.forget(rs.Key())
+			c.queue.Add(rs.Key())
 		},
 	})
-	c.Pods.AddHandler(client.Handler{
-		OnAdd: func(o api.Object) {
-			p := o.(*api.Pod)
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{
+		OnAdd: func(p *api.Pod) {
 			c.exp.observe(p.Key(), false)
 			if p.DeletionTimestamp != nil {
 				c.exp.observe(p.Key(), true)
 			}
 			c.enqueueForPod(p)
 		},
-		OnUpdate: func(old, o api.Object) {
-			p, op := o.(*api.Pod), old.(*api.Pod)
+		OnUpdate: func(op, p *api.Pod) {
 			if p.DeletionTimestamp != nil {
 				c.exp.observe(p.Key(), true)
 			}
@@ -86,27 +72,21 @@ func (c *ReplicaSetController) Run(ctx context.Context) {
 				c.enqueueForPod(op)
 			}
 		},
-		OnDelete: func(o api.Object) {
-			p := o.(*api.Pod)
+		OnDelete: func(p *api.Pod) {
 			c.exp.observe(p.Key(), true)
 			c.enqueueForPod(p)
 		},
 	})
-	if !client.StartInformers(ctx, c.ReplicaSets, c.Pods) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger.Named("replicaset"), c.sync)
+	return c
 }
 
-func (c *ReplicaSetController) init() {
-	if c.Now == nil {
-		c.Now = time.Now
+// Run reconciles until ctx is cancelled.
+func (c *ReplicaSetController) Run(ctx context.Context) {
+	go c.Recorder.Run(ctx)
+	if !c.factory.WaitForSync(ctx) {
+		return
 	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	c.exp = appsNewExpectations()
+	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger, c.sync)
 }
 
 // runAppsWorkers runs workers that take keys from q and call sync until ctx ends; a
@@ -139,11 +119,7 @@ func (c *ReplicaSetController) enqueueForPod(p *api.Pod) {
 	if p.DeletionTimestamp != nil {
 		return
 	}
-	for _, o := range c.ReplicaSets.List() {
-		rs := o.(*api.ReplicaSet)
-		if rs.Namespace != p.Namespace {
-			continue
-		}
+	for _, rs := range c.replicaSets.InNamespace(p.Namespace) {
 		if sel, err := rs.Spec.Selector.AsSelector(); err == nil && sel.Matches(p.Labels) {
 			c.queue.Add(rs.Key())
 		}
@@ -174,12 +150,11 @@ func appsEqualLabels(a, b map[string]string) bool {
 const appsBurstReplicas = 500
 
 func (c *ReplicaSetController) sync(ctx context.Context, key string) error {
-	o := c.ReplicaSets.Get(key)
-	if o == nil {
+	rs, ok := c.replicaSets.Get(key)
+	if !ok {
 		c.exp.forget(key)
 		return nil
 	}
-	rs := o.(*api.ReplicaSet)
 	if rs.DeletionTimestamp != nil {
 		return nil // the garbage collector removes it and its pods
 	}
@@ -206,7 +181,7 @@ func (c *ReplicaSetController) sync(ctx context.Context, key string) error {
 	}
 	failure := rsCondition(rs.Status, api.DeploymentReplicaFailure)
 	if managed {
-		failure = replicaFailure(rs, len(pods), manageErr, c.Now())
+		failure = replicaFailure(rs, len(pods), manageErr, c.clock.Now())
 	}
 	if err := c.updateStatus(ctx, rs, active, failure); err != nil {
 		return err
@@ -219,11 +194,7 @@ func (c *ReplicaSetController) sync(ctx context.Context, key string) error {
 func (c *ReplicaSetController) claimPods(ctx context.Context, rs *api.ReplicaSet, sel api.Selector) ([]*api.Pod, error) {
 	var out []*api.Pod
 	var errs []error
-	for _, o := range c.Pods.List() {
-		p := o.(*api.Pod)
-		if p.Namespace != rs.Namespace {
-			continue
-		}
+	for _, p := range c.pods.InNamespace(rs.Namespace) {
 		ref := p.ControllerRef()
 		matches := sel.Matches(p.Labels)
 		switch {
@@ -313,7 +284,7 @@ func (c *ReplicaSetController) manage(ctx context.Context, rs *api.ReplicaSet, p
 		})
 	case diff > 0:
 		victims := append([]*api.Pod(nil), pods...)
-		now := c.Now()
+		now := c.clock.Now()
 		sort.SliceStable(victims, func(i, j int) bool { return appsDeleteFirst(victims[i], victims[j], now) })
 		victims = victims[:min(diff, appsBurstReplicas)]
 		names := make([]string, len(victims))
@@ -321,9 +292,8 @@ func (c *ReplicaSetController) manage(ctx context.Context, rs *api.ReplicaSet, p
 			names[i] = p.Key()
 		}
 		c.exp.expect(key, names, true)
-		podKind, _ := api.LookupKind("pods")
 		return appsParallel(victims, func(p *api.Pod) error {
-			_, err := c.Client.Delete(ctx, podKind, p.Namespace, p.Name)
+			_, err := c.Client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name)
 			if client.IsNotFound(err) {
 				err = nil
 			}
@@ -478,7 +448,7 @@ func rsCondition(st api.ReplicaSetStatus, typ string) *api.ReplicaSetCondition {
 // updateStatus writes rs's counts from pods, with failure as its only ReplicaFailure
 // condition (none when nil).
 func (c *ReplicaSetController) updateStatus(ctx context.Context, rs *api.ReplicaSet, pods []*api.Pod, failure *api.ReplicaSetCondition) error {
-	now := c.Now()
+	now := c.clock.Now()
 	minReady := time.Duration(rs.Spec.MinReadySeconds) * time.Second
 	var tmplSel api.Selector = api.SelectorFromMap(rs.Spec.Template.Metadata.Labels)
 	st := api.ReplicaSetStatus{Replicas: int32(len(pods)), ObservedGeneration: rs.Generation}
@@ -535,12 +505,13 @@ type appsExpectations struct {
 	adds  map[string]string // pod key -> owner key
 	dels  map[string]string
 	since map[string]time.Time // owner key -> when the oldest entry was made
+	clock Clock
 }
 
 const appsExpectationTTL = 5 * time.Minute
 
-func appsNewExpectations() *appsExpectations {
-	return &appsExpectations{adds: map[string]string{}, dels: map[string]string{}, since: map[string]time.Time{}}
+func appsNewExpectations(clock Clock) *appsExpectations {
+	return &appsExpectations{adds: map[string]string{}, dels: map[string]string{}, since: map[string]time.Time{}, clock: clock}
 }
 
 func (e *appsExpectations) expect(owner string, pods []string, del bool) {
@@ -554,7 +525,7 @@ func (e *appsExpectations) expect(owner string, pods []string, del bool) {
 		m[p] = owner
 	}
 	if _, ok := e.since[owner]; !ok {
-		e.since[owner] = time.Now()
+		e.since[owner] = e.clock.Now()
 	}
 }
 
@@ -591,7 +562,7 @@ func (e *appsExpectations) satisfied(owner string) bool {
 		delete(e.since, owner)
 		return true
 	}
-	if time.Since(e.since[owner]) > appsExpectationTTL {
+	if e.clock.Now().Sub(e.since[owner]) > appsExpectationTTL {
 		e.forgetLocked(owner)
 		return true
 	}

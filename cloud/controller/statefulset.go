@@ -16,11 +16,7 @@ import (
 )
 
 func init() {
-	Register("statefulset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		rec := NewRecorder(cl, "statefulset-controller")
-		rec.Logger = log
-		(&StatefulSetController{Client: cl, Recorder: rec, Logger: log}).Run(ctx)
-	})
+	Register("statefulset", func(d Deps) Runner { return NewStatefulSetController(d) })
 }
 
 // StatefulSetController runs StatefulSets: pods NAME-0 .. NAME-N-1 with stable
@@ -37,61 +33,53 @@ func init() {
 // kubernetes.io/hostname, since a local volume cannot follow it elsewhere.
 type StatefulSetController struct {
 	Client *client.Client
-	// Recorder receives the SuccessfulCreate and SuccessfulDelete events; nil means
-	// none. Run runs it.
+	// Recorder receives the SuccessfulCreate and SuccessfulDelete events. Run runs it.
 	Recorder *Recorder
-	// Logger is used as given (the registry names it); nil means no logging.
+	// Logger is used as given (the registry names it).
 	Logger *zap.Logger
 
-	sets, pods, claims *client.Informer
-	queue              *Queue
-	history            *revisionHistory
+	factory *client.Factory
+	sets    client.Typed[*api.StatefulSet]
+	pods    client.Typed[*api.Pod]
+	claims  client.Typed[*api.PersistentVolumeClaim]
+	queue   *Queue
+	history *revisionHistory
+}
+
+// NewStatefulSetController returns a controller reading StatefulSets, their pods,
+// claims and revisions from d's factory.
+func NewStatefulSetController(d Deps) *StatefulSetController {
+	d = d.withDefaults()
+	c := &StatefulSetController{Client: d.Client, Recorder: newRecorder(d, "statefulset-controller"), Logger: d.Logger,
+		factory: d.Factory, queue: NewQueue(), sets: client.For[*api.StatefulSet](d.Factory),
+		pods: client.For[*api.Pod](d.Factory), claims: client.For[*api.PersistentVolumeClaim](d.Factory)}
+	c.history = newRevisionHistory(d, "StatefulSet", c.queue)
+	c.sets.AddHandler(client.TypedHandler[*api.StatefulSet]{
+		OnAdd:    func(set *api.StatefulSet) { c.queue.Add(set.Key()) },
+		OnUpdate: func(_, set *api.StatefulSet) { c.queue.Add(set.Key()) },
+	})
+	onPod := func(p *api.Pod) {
+		if ref := p.ControllerRef(); ref != nil && ref.Kind == "StatefulSet" {
+			c.queue.Add(p.Namespace + "/" + ref.Name)
+		}
+	}
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{OnAdd: onPod, OnUpdate: func(_, p *api.Pod) { onPod(p) }, OnDelete: onPod})
+	return c
 }
 
 // Run works until ctx is cancelled.
 func (c *StatefulSetController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	c.sets = client.NewInformer(c.Client, kindOrPanic("statefulsets"), "", client.ListOptions{}, c.Logger)
-	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
-	c.claims = client.NewInformer(c.Client, kindOrPanic("persistentvolumeclaims"), "", client.ListOptions{}, c.Logger)
-	c.history = newRevisionHistory(c.Client, c.Logger, "StatefulSet", c.queue)
-	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.sets.AddHandler(client.Handler{OnAdd: addSet, OnUpdate: func(_, o api.Object) { addSet(o) }})
-	onPod := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == "StatefulSet" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	c.pods.AddHandler(client.Handler{OnAdd: onPod, OnUpdate: func(_, o api.Object) { onPod(o) }, OnDelete: onPod})
-	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.claims, c.history.informer}, c.sync)
+	go c.Recorder.Run(ctx)
+	runWorkers(ctx, c.queue, c.Logger, 1, c.factory, c.sync)
 }
 
-func kindOrPanic(resource string) *api.KindInfo {
-	k, ok := api.LookupKind(resource)
-	if !ok {
-		panic("controller: kind " + resource + " is not registered")
-	}
-	return k
-}
-
-// runWorkers runs the informers, waits for their first lists, then processes the
-// queue with n workers until ctx is cancelled.
-func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, infs []*client.Informer, syncFn func(context.Context, string) error) {
+// runWorkers waits for the factory's informers to sync, then processes the queue
+// with n workers until ctx is cancelled.
+func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, f *client.Factory, syncFn func(context.Context, string) error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer q.ShutDown()
-	for _, inf := range infs {
-		wg.Add(1)
-		go func() { defer wg.Done(); inf.Run(ctx) }()
-	}
-	if !client.WaitForSync(ctx, infs...) {
+	if !f.WaitForSync(ctx) {
 		return
 	}
 	for i := 0; i < n; i++ {
@@ -131,11 +119,10 @@ func ClaimName(template, set string, ordinal int) string {
 }
 
 func (c *StatefulSetController) sync(ctx context.Context, key string) error {
-	o := c.sets.Get(key)
-	if o == nil {
+	set, ok := c.sets.Get(key)
+	if !ok {
 		return nil // deleted: the garbage collector removes its pods
 	}
-	set := o.(*api.StatefulSet)
 	if set.DeletionTimestamp != nil {
 		return nil
 	}
@@ -154,11 +141,7 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 	byOrdinal := map[int]*api.Pod{}
 	var condemned []*api.Pod // ordinals beyond replicas, highest first
 	live := map[string]bool{revision: true, set.Status.CurrentRevision: true}
-	for _, po := range c.pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace != set.Namespace || !p.IsControlledBy(set.UID) {
-			continue
-		}
+	for _, p := range c.pods.ControlledBy(set.UID) {
 		live[p.Labels[api.LabelControllerRevisionHash]] = true
 		n := ordinalOf(set.Name, p.Name)
 		if n < 0 {
@@ -183,7 +166,7 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 // countCollision records in set's status that the name of its next revision was
 // taken, so that the next sync hashes the template to another name.
 func (c *StatefulSetController) countCollision(ctx context.Context, set *api.StatefulSet, cause error) error {
-	next := api.DeepCopy(set).(*api.StatefulSet)
+	next := deepCopy(set)
 	n := api.Int32Value(next.Status.CollisionCount, 0) + 1
 	next.Status.CollisionCount = &n
 	if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
@@ -274,7 +257,7 @@ func (c *StatefulSetController) createPod(ctx context.Context, set *api.Stateful
 	}
 	yes := true
 	pod.OwnerReferences = []api.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: set.Name, UID: set.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
-	pod.Spec = api.DeepCopy(&api.Pod{Spec: set.Spec.Template.Spec}).(*api.Pod).Spec
+	pod.Spec = deepCopy(&api.Pod{Spec: set.Spec.Template.Spec}).Spec
 	pod.Spec.Hostname = name
 	pod.Spec.Subdomain = set.Spec.ServiceName
 	for i := range set.Spec.VolumeClaimTemplates {
@@ -315,7 +298,7 @@ func (c *StatefulSetController) createPod(ctx context.Context, set *api.Stateful
 
 // deletePod deletes one of set's pods; one already gone is no error.
 func (c *StatefulSetController) deletePod(ctx context.Context, set *api.StatefulSet, p *api.Pod) error {
-	_, err := c.Client.Delete(ctx, kindOrPanic("pods"), p.Namespace, p.Name)
+	_, err := c.Client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name)
 	switch {
 	case client.IsNotFound(err):
 		return nil
@@ -331,12 +314,11 @@ func (c *StatefulSetController) deletePod(ctx context.Context, set *api.Stateful
 // Claims carry no owner reference: they outlive their pods and the set.
 func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.StatefulSet, t *api.PersistentVolumeClaim, n int) (*api.PersistentVolumeClaim, error) {
 	name := ClaimName(t.Name, set.Name, n)
-	if o := c.claims.Get(set.Namespace + "/" + name); o != nil {
-		return o.(*api.PersistentVolumeClaim), nil
+	if claim, ok := c.claims.GetByName(set.Namespace, name); ok {
+		return claim, nil
 	}
-	k := kindOrPanic("persistentvolumeclaims")
-	if o, err := c.Client.Get(ctx, k, set.Namespace, name); err == nil {
-		return o.(*api.PersistentVolumeClaim), nil
+	if claim, err := get[*api.PersistentVolumeClaim](ctx, c.Client, set.Namespace, name); err == nil {
+		return claim, nil
 	} else if !client.IsNotFound(err) {
 		return nil, err
 	}
@@ -355,14 +337,11 @@ func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.Statef
 	claim.Annotations = t.Annotations
 	claim.Spec = t.Spec
 	c.Logger.Info("creating claim", zap.String("statefulset", set.Key()), zap.String("claim", name))
-	o, err := c.Client.Create(ctx, claim)
+	out, err := create(ctx, c.Client, claim)
 	if client.IsAlreadyExists(err) {
-		o, err = c.Client.Get(ctx, k, set.Namespace, name)
+		out, err = get[*api.PersistentVolumeClaim](ctx, c.Client, set.Namespace, name)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return o.(*api.PersistentVolumeClaim), nil
+	return out, err
 }
 
 func (c *StatefulSetController) updateStatus(ctx context.Context, set *api.StatefulSet, revision string, replicas int, byOrdinal map[int]*api.Pod) error {
@@ -396,7 +375,7 @@ func (c *StatefulSetController) updateStatus(ctx context.Context, set *api.State
 	if reflect.DeepEqual(st, set.Status) {
 		return nil
 	}
-	next := api.DeepCopy(set).(*api.StatefulSet)
+	next := deepCopy(set)
 	next.Status = st
 	_, err := c.Client.UpdateStatus(ctx, next)
 	if client.IsConflict(err) || client.IsNotFound(err) {
