@@ -53,7 +53,7 @@ func (k *fakeKubelet) mark(ctx context.Context, p *api.Pod) {
 	k.mu.Lock()
 	hold := k.hold
 	k.mu.Unlock()
-	if p.DeletionTimestamp != nil || p.IsTerminal() || appsPodReady(p) || (hold != nil && hold(p)) {
+	if p.DeletionTimestamp != nil || p.IsTerminal() || podReady(p) || (hold != nil && hold(p)) {
 		return
 	}
 	next := api.DeepCopy(p).(*api.Pod)
@@ -170,7 +170,7 @@ func appsActivePods(objs []api.Object) []*api.Pod {
 func appsReadyCount(pods []*api.Pod) int {
 	n := 0
 	for _, p := range pods {
-		if appsPodReady(p) {
+		if podReady(p) {
 			n++
 		}
 	}

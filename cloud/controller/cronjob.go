@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
 	// The zone database goes into the binary (~450 kB), so spec.timeZone (checked at
 	// the API edge and read here, both in this binary) works on hosts without
 	// /usr/share/zoneinfo, such as minimal containers and distroless images.
@@ -26,16 +27,9 @@ const maxMissedRuns = 100
 // "<cronjob>-<scheduled time in Unix minutes>" so that a run is created once however
 // often it is reconciled. It sleeps on its Clock until the next time; it never polls.
 type CronJobController struct {
-	Client *client.Client
-	// Recorder receives the controller's events. Run runs it.
-	Recorder *Recorder
-	Logger   *zap.Logger
-
-	clock    Clock
-	factory  *client.Factory
+	base
 	cronJobs client.Typed[*api.CronJob]
 	jobs     client.Typed[*api.Job]
-	queue    *Queue
 	waker    *waker
 }
 
@@ -46,36 +40,16 @@ func init() {
 // NewCronJobController returns a controller reading CronJobs and Jobs from d's
 // factory; it tells the time and wakes by d's clock.
 func NewCronJobController(d Deps) *CronJobController {
-	d = d.withDefaults()
-	c := &CronJobController{Client: d.Client, Recorder: newRecorder(d, "cronjob-controller"), Logger: d.Logger,
-		clock: d.Clock, factory: d.Factory, cronJobs: client.For[*api.CronJob](d.Factory), jobs: client.For[*api.Job](d.Factory),
-		queue: NewQueue()}
-	c.waker = newWaker(d.Clock, c.queue)
-	c.cronJobs.AddHandler(client.TypedHandler[*api.CronJob]{
-		OnAdd:    func(cj *api.CronJob) { c.queue.Add(cj.Key()) },
-		OnUpdate: func(_, cj *api.CronJob) { c.queue.Add(cj.Key()) },
-	})
-	enqueueOwner := func(j *api.Job) {
-		if ref := j.ControllerRef(); ref != nil && ref.Kind == "CronJob" {
-			c.queue.Add(j.Namespace + "/" + ref.Name)
-		}
-	}
-	c.jobs.AddHandler(client.TypedHandler[*api.Job]{OnAdd: enqueueOwner, OnUpdate: func(_, j *api.Job) { enqueueOwner(j) }, OnDelete: enqueueOwner})
+	c := &CronJobController{base: newBase(d, "cronjob-controller", 1),
+		cronJobs: client.For[*api.CronJob](d.Factory), jobs: client.For[*api.Job](d.Factory)}
+	c.waker = newWaker(c.queue)
+	c.cronJobs.AddHandler(onChange(func(cj *api.CronJob) { c.enqueue(cj) }))
+	c.jobs.AddHandler(onChange(func(j *api.Job) { c.enqueueController("CronJob", j) }))
 	return c
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *CronJobController) Run(ctx context.Context) {
-	go c.Recorder.Run(ctx)
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	if !c.factory.WaitForSync(ctx) {
-		return
-	}
-	c.queue.Work(ctx, c.Logger, c.sync)
-}
+func (c *CronJobController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // CronJobRunName is the name of the Job a CronJob runs for the schedule time t.
 func CronJobRunName(cronJob string, t time.Time) string {
@@ -87,14 +61,14 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	cj := deepCopy(cur)
+	cj := api.DeepCopyOf(cur)
 	if cj.DeletionTimestamp != nil {
 		return nil
 	}
 	now := c.clock.Now()
 	jobs := c.jobs.ControlledBy(cj.UID)
 	sort.Slice(jobs, func(i, k int) bool { return jobs[i].Name < jobs[k].Name })
-	orig := deepCopy(cj)
+	orig := api.DeepCopyOf(cj)
 	cj.Status.Active = nil
 	var succeeded, failed []*api.Job
 	for _, j := range jobs {
@@ -115,12 +89,12 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 
 	sched, err := api.ParseCronSchedule(cj.Spec.Schedule)
 	if err != nil {
-		c.Recorder.Event(cj, api.EventWarning, "UnparseableSchedule", "unparseable schedule %q: %v", cj.Spec.Schedule, err)
+		c.recorder.Event(cj, api.EventWarning, "UnparseableSchedule", "unparseable schedule %q: %v", cj.Spec.Schedule, err)
 		return c.writeStatus(ctx, orig, cj)
 	}
 	loc, err := cj.Location()
 	if err != nil {
-		c.Recorder.Event(cj, api.EventWarning, "UnknownTimeZone", "unknown time zone %q: %v", *cj.Spec.TimeZone, err)
+		c.recorder.Event(cj, api.EventWarning, "UnknownTimeZone", "unknown time zone %q: %v", *cj.Spec.TimeZone, err)
 		return c.writeStatus(ctx, orig, cj)
 	}
 	if cj.IsSuspended() {
@@ -154,7 +128,7 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if missed > maxMissedRuns {
-		c.Recorder.Event(cj, api.EventWarning, "TooManyMissedTimes",
+		c.recorder.Event(cj, api.EventWarning, "TooManyMissedTimes",
 			"more than %d schedule times were missed; running only the latest, %s (set startingDeadlineSeconds to bound the catch-up)", maxMissedRuns, due.UTC().Format(time.RFC3339))
 	}
 
@@ -164,7 +138,7 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if next := sched.Next(now.In(loc)); !next.IsZero() {
-		c.waker.at(ctx, key, next)
+		c.waker.at(key, next)
 	}
 	return c.writeStatus(ctx, orig, cj)
 }
@@ -180,30 +154,30 @@ func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, due time.T
 	if len(cj.Status.Active) > 0 {
 		switch cj.Spec.ConcurrencyPolicy {
 		case api.ConcurrencyForbid:
-			c.Recorder.Event(cj, api.EventNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
+			c.recorder.Event(cj, api.EventNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
 			return nil
 		case api.ConcurrencyReplace:
 			for _, ref := range cj.Status.Active {
-				if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Job](), ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
+				if _, err := c.client.Delete(ctx, api.KindOfType[*api.Job](), ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
 					return err
 				}
-				c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", ref.Name)
+				c.recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", ref.Name)
 			}
 			cj.Status.Active = nil
 		}
 	}
 	job := cronJobJob(cj, name)
 	job.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = due.UTC().Format(time.RFC3339)
-	created, err := c.Client.Create(ctx, job)
+	created, err := c.client.Create(ctx, job)
 	switch {
 	case client.IsAlreadyExists(err):
 	case err != nil:
-		c.Recorder.Event(cj, api.EventWarning, "FailedCreate", "Error creating job: %v", err)
+		c.recorder.Event(cj, api.EventWarning, "FailedCreate", "Error creating job: %v", err)
 		return err
 	default:
 		m := created.GetObjectMeta()
 		cj.Status.Active = append(cj.Status.Active, api.ObjectReference{APIVersion: "batch/v1", Kind: "Job", Namespace: m.Namespace, Name: m.Name, UID: m.UID})
-		c.Recorder.Event(cj, api.EventNormal, "SuccessfulCreate", "Created job %s", name)
+		c.recorder.Event(cj, api.EventNormal, "SuccessfulCreate", "Created job %s", name)
 	}
 	cj.Status.LastScheduleTime = api.NewTime(due)
 	return nil
@@ -214,15 +188,14 @@ func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, due time.T
 func CronJobJob(cj *api.CronJob, name string) *api.Job { return cronJobJob(cj, name) }
 
 func cronJobJob(cj *api.CronJob, name string) *api.Job {
-	t := deepCopy(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec})
+	t := api.DeepCopyOf(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec})
 	j := &api.Job{TypeMeta: api.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, Spec: t.Spec}
 	j.Name, j.Namespace = name, cj.Namespace
 	j.Labels, j.Annotations = t.Labels, t.Annotations
 	if j.Annotations == nil {
 		j.Annotations = map[string]string{}
 	}
-	yes := true
-	j.OwnerReferences = []api.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
+	j.OwnerReferences = []api.OwnerReference{OwnerRef(cj)}
 	return j
 }
 
@@ -252,11 +225,11 @@ func (c *CronJobController) pruneHistory(ctx context.Context, cj *api.CronJob, j
 	}
 	sort.Slice(jobs, func(i, k int) bool { return jobStart(jobs[i]).Before(jobStart(jobs[k])) })
 	for _, j := range jobs[:len(jobs)-int(*limit)] {
-		if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Job](), j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
-			c.Logger.Warn("deleting old job failed", zap.String("job", j.Key()), zap.Error(err))
+		if _, err := c.client.Delete(ctx, api.KindOfType[*api.Job](), j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
+			c.log.Warn("deleting old job failed", zap.String("job", j.Key()), zap.Error(err))
 			continue
 		}
-		c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", j.Name)
+		c.recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", j.Name)
 	}
 }
 
@@ -280,6 +253,6 @@ func (c *CronJobController) writeStatus(ctx context.Context, orig, cj *api.CronJ
 	if bytes.Equal(a, b) {
 		return nil
 	}
-	_, err := c.Client.UpdateStatus(ctx, cj)
+	_, err := c.client.UpdateStatus(ctx, cj)
 	return err
 }

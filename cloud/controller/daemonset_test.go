@@ -57,7 +57,7 @@ func (k *dsKubelet) act(ctx context.Context, t *testing.T, cl *client.Client, p 
 	case p.DeletionTimestamp != nil:
 		zero := int64(0)
 		_, err = cl.DeleteWithGrace(ctx, kind("pods"), p.Namespace, p.Name, &zero)
-	case p.IsTerminal() || appsPodReady(p) || (hold != nil && hold(p)):
+	case p.IsTerminal() || podReady(p) || (hold != nil && hold(p)):
 	default:
 		next := api.DeepCopy(p).(*api.Pod)
 		next.Status.Phase = api.PodRunning
@@ -198,7 +198,7 @@ func TestDaemonSetFollowsNodes(t *testing.T) {
 	}
 	waitList(t, cl, "pods", "default", "the failed pod to be replaced", func(items []api.Object) bool {
 		got := dsPodsByNode(items)["n5"]
-		return len(got) == 1 && got[0].Name != failed.Name && appsPodReady(got[0])
+		return len(got) == 1 && got[0].Name != failed.Name && podReady(got[0])
 	})
 	dsWaitStatus(t, cl, "status of 2 ready pods", api.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2,
 		NumberReady: 2, UpdatedNumberScheduled: 2, NumberAvailable: 2})
@@ -236,7 +236,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 					if len(ps) > 1 {
 						t.Fatalf("two pods on node %s: %s and %s", p.Spec.NodeName, p.Name, ps[1].Name)
 					}
-					ready := appsPodReady(p)
+					ready := podReady(p)
 					if ready {
 						withReady++
 					}
@@ -340,7 +340,7 @@ func TestDaemonSetRevisionHistory(t *testing.T) {
 		t.Helper()
 		waitList(t, cl, "pods", "default", "n1's pod at "+rev, func(items []api.Object) bool {
 			ps := dsPodsByNode(items)["n1"]
-			return len(ps) == 1 && "agent-"+ps[0].Labels[api.LabelControllerRevisionHash] == rev && appsPodReady(ps[0])
+			return len(ps) == 1 && "agent-"+ps[0].Labels[api.LabelControllerRevisionHash] == rev && podReady(ps[0])
 		})
 	}
 

@@ -22,32 +22,18 @@ func init() {
 // per template revision, by the Deployment's strategy, and reports its status and
 // its Available and Progressing conditions.
 type DeploymentController struct {
-	Client *client.Client
-	// Recorder receives the ScalingReplicaSet events. Run runs it.
-	Recorder *Recorder
-	Logger   *zap.Logger
-
-	clock       Clock
-	factory     *client.Factory
+	base
 	deployments client.Typed[*api.Deployment]
 	replicaSets client.Typed[*api.ReplicaSet]
 	pods        client.Typed[*api.Pod]
-	queue       *Queue
 }
 
 // NewDeploymentController returns a controller reading Deployments, ReplicaSets and
 // pods from d's factory.
 func NewDeploymentController(d Deps) *DeploymentController {
-	d = d.withDefaults()
-	c := &DeploymentController{Client: d.Client, Recorder: newRecorder(d, "deployment-controller"), Logger: d.Logger,
-		clock: d.Clock, factory: d.Factory, queue: NewQueue(),
-		deployments: client.For[*api.Deployment](d.Factory), replicaSets: client.For[*api.ReplicaSet](d.Factory),
-		pods: client.For[*api.Pod](d.Factory)}
-	c.deployments.AddHandler(client.TypedHandler[*api.Deployment]{
-		OnAdd:    func(dep *api.Deployment) { c.queue.Add(dep.Key()) },
-		OnUpdate: func(_, dep *api.Deployment) { c.queue.Add(dep.Key()) },
-		OnDelete: func(dep *api.Deployment) { c.queue.Add(dep.Key()) },
-	})
+	c := &DeploymentController{base: newBase(d, "deployment-controller", 4), deployments: client.For[*api.Deployment](d.Factory),
+		replicaSets: client.For[*api.ReplicaSet](d.Factory), pods: client.For[*api.Pod](d.Factory)}
+	c.deployments.AddHandler(onChange(func(dep *api.Deployment) { c.enqueue(dep) }))
 	c.replicaSets.AddHandler(client.TypedHandler[*api.ReplicaSet]{
 		OnAdd:    c.enqueueOwner,
 		OnUpdate: func(old, rs *api.ReplicaSet) { c.enqueueOwner(old); c.enqueueOwner(rs) },
@@ -65,28 +51,12 @@ func NewDeploymentController(d Deps) *DeploymentController {
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *DeploymentController) Run(ctx context.Context) {
-	go c.Recorder.Run(ctx)
-	if !c.factory.WaitForSync(ctx) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, 4, c.Logger, c.sync)
-}
+func (c *DeploymentController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // enqueueOwner queues the Deployment controlling rs, or for an orphan every
 // Deployment of its namespace whose selector matches it.
 func (c *DeploymentController) enqueueOwner(rs *api.ReplicaSet) {
-	if ref := rs.ControllerRef(); ref != nil {
-		if ref.Kind == "Deployment" {
-			c.queue.Add(rs.Namespace + "/" + ref.Name)
-		}
-		return
-	}
-	for _, dep := range c.deployments.InNamespace(rs.Namespace) {
-		if sel, err := dep.Spec.Selector.AsSelector(); err == nil && sel.Matches(rs.Labels) {
-			c.queue.Add(dep.Key())
-		}
-	}
+	enqueueOwnerOrAdopters(&c.base, "Deployment", rs, c.deployments, func(d *api.Deployment) *api.LabelSelector { return d.Spec.Selector })
 }
 
 func (c *DeploymentController) sync(ctx context.Context, key string) error {
@@ -94,7 +64,7 @@ func (c *DeploymentController) sync(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	d := deepCopy(cur)
+	d := api.DeepCopyOf(cur)
 	if d.DeletionTimestamp != nil {
 		return nil
 	}
@@ -124,35 +94,7 @@ func (c *DeploymentController) claimReplicaSets(ctx context.Context, d *api.Depl
 	if err != nil {
 		return nil, nil
 	}
-	var out []*api.ReplicaSet
-	for _, rs := range c.replicaSets.InNamespace(d.Namespace) {
-		ref := rs.ControllerRef()
-		matches := sel.Matches(rs.Labels)
-		switch {
-		case ref != nil && ref.UID == d.UID && matches:
-			out = append(out, rs)
-		case ref != nil && ref.UID == d.UID:
-			next := api.DeepCopy(rs).(*api.ReplicaSet)
-			next.OwnerReferences = nil
-			for _, r := range rs.OwnerReferences {
-				if r.UID != d.UID {
-					next.OwnerReferences = append(next.OwnerReferences, r)
-				}
-			}
-			if _, err := c.Client.Update(ctx, next); err != nil && !client.IsNotFound(err) {
-				return nil, fmt.Errorf("releasing replicaset %s: %w", rs.Key(), err)
-			}
-		case ref == nil && matches && rs.DeletionTimestamp == nil:
-			next := api.DeepCopy(rs).(*api.ReplicaSet)
-			next.OwnerReferences = append(next.OwnerReferences, OwnerRef(d))
-			adopted, err := c.Client.Update(ctx, next)
-			if err != nil {
-				return nil, fmt.Errorf("adopting replicaset %s: %w", rs.Key(), err)
-			}
-			out = append(out, adopted.(*api.ReplicaSet))
-		}
-	}
-	return out, nil
+	return claim(ctx, c.client, c.log, d, sel, c.replicaSets.InNamespace(d.Namespace), func(*api.ReplicaSet) bool { return true })
 }
 
 // TemplateHash returns the pod-template-hash of a template: an FNV-1a hash of its
@@ -166,14 +108,14 @@ func TemplateHash(t *api.PodTemplateSpec, collisionCount *int32) string {
 	}
 	s := []byte(strconv.FormatUint(uint64(h.Sum32()), 10))
 	for i := range s {
-		s[i] = appsSuffixAlphabet[int(s[i])%len(appsSuffixAlphabet)]
+		s[i] = suffixAlphabet[int(s[i])%len(suffixAlphabet)]
 	}
 	return string(s)
 }
 
 // sameTemplate reports whether rs runs d's template, ignoring the hash label.
 func sameTemplate(rs *api.ReplicaSet, d *api.Deployment) bool {
-	a := api.DeepCopy(&api.Pod{ObjectMeta: rs.Spec.Template.Metadata, Spec: rs.Spec.Template.Spec}).(*api.Pod)
+	a := api.DeepCopyOf(&api.Pod{ObjectMeta: rs.Spec.Template.Metadata, Spec: rs.Spec.Template.Spec})
 	delete(a.Labels, api.LabelPodTemplateHash)
 	ja, _ := json.Marshal(api.PodTemplateSpec{Metadata: a.ObjectMeta, Spec: a.Spec})
 	jb, _ := json.Marshal(d.Spec.Template)
@@ -234,9 +176,9 @@ func appsSumReplicas(rss []*api.ReplicaSet) (spec, available int) {
 }
 
 // getNewRS returns the ReplicaSet of d's template, bringing its revision, change cause
-// and minReadySeconds up to date, or creates it with the given replicas when create is
-// set. It returns nil, nil when there is none and create is not set.
-func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, create bool, initial int) (*api.ReplicaSet, error) {
+// and minReadySeconds up to date, or creates it with the given replicas when mayCreate
+// is set. It returns nil, nil when there is none and mayCreate is not set.
+func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, mayCreate bool, initial int) (*api.ReplicaSet, error) {
 	rev := strconv.FormatInt(appsMaxRevision(old)+1, 10)
 	if appsNewRS != nil {
 		cause := d.Annotations[api.AnnotationChangeCause]
@@ -244,7 +186,7 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 			(cause == "" || appsNewRS.Annotations[api.AnnotationChangeCause] == cause) {
 			return appsNewRS, nil
 		}
-		next := api.DeepCopy(appsNewRS).(*api.ReplicaSet)
+		next := api.DeepCopyOf(appsNewRS)
 		if next.Annotations == nil {
 			next.Annotations = map[string]string{}
 		}
@@ -255,13 +197,13 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 			next.Annotations[api.AnnotationChangeCause] = cause
 		}
 		next.Spec.MinReadySeconds = d.Spec.MinReadySeconds
-		out, err := c.Client.Update(ctx, next)
+		out, err := update(ctx, c.client, next)
 		if err != nil {
 			return nil, fmt.Errorf("updating replicaset %s: %w", appsNewRS.Key(), err)
 		}
-		return out.(*api.ReplicaSet), nil
+		return out, nil
 	}
-	if !create {
+	if !mayCreate {
 		return nil, nil
 	}
 	hash := TemplateHash(&d.Spec.Template, d.Status.CollisionCount)
@@ -273,14 +215,14 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	if cause := d.Annotations[api.AnnotationChangeCause]; cause != "" {
 		rs.Annotations[api.AnnotationChangeCause] = cause
 	}
-	tmpl := api.DeepCopy(&api.Pod{ObjectMeta: d.Spec.Template.Metadata, Spec: d.Spec.Template.Spec}).(*api.Pod)
+	tmpl := api.DeepCopyOf(&api.Pod{ObjectMeta: d.Spec.Template.Metadata, Spec: d.Spec.Template.Spec})
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[api.LabelPodTemplateHash] = hash
 	rs.Labels = tmpl.Labels
 	rs.Spec.Template = api.PodTemplateSpec{Metadata: tmpl.ObjectMeta, Spec: tmpl.Spec}
-	sel := api.DeepCopy(&api.Deployment{Spec: api.DeploymentSpec{Selector: d.Spec.Selector}}).(*api.Deployment).Spec.Selector
+	sel := api.DeepCopyOf(&api.Deployment{Spec: api.DeploymentSpec{Selector: d.Spec.Selector}}).Spec.Selector
 	if sel.MatchLabels == nil {
 		sel.MatchLabels = map[string]string{}
 	}
@@ -290,21 +232,21 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	rs.Spec.Replicas = &n
 	rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
 	setReplicasAnnotations(rs, d)
-	out, err := c.Client.Create(ctx, rs)
+	out, err := create(ctx, c.client, rs)
 	if client.IsAlreadyExists(err) {
-		cur, gerr := c.Client.Get(ctx, api.KindOfType[*api.ReplicaSet](), rs.Namespace, rs.Name)
+		ex, gerr := get[*api.ReplicaSet](ctx, c.client, rs.Namespace, rs.Name)
 		if gerr != nil {
 			return nil, gerr
 		}
-		if ex := cur.(*api.ReplicaSet); ex.IsControlledBy(d.UID) && sameTemplate(ex, d) {
+		if ex.IsControlledBy(d.UID) && sameTemplate(ex, d) {
 			return ex, nil
 		}
 		// A different ReplicaSet holds the name: count the collision so that the
 		// next hash differs.
-		next := api.DeepCopy(d).(*api.Deployment)
+		next := api.DeepCopyOf(d)
 		cc := api.Int32Value(next.Status.CollisionCount, 0) + 1
 		next.Status.CollisionCount = &cc
-		if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
+		if _, err := c.client.UpdateStatus(ctx, next); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("replicaset %s exists with another template; collision count now %d", rs.Key(), cc)
@@ -312,11 +254,11 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	if err != nil {
 		return nil, fmt.Errorf("creating replicaset %s: %w", rs.Key(), err)
 	}
-	c.Logger.Info("created replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name), zap.String("revision", rev))
+	c.log.Info("created replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name), zap.String("revision", rev))
 	if n > 0 {
-		c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
+		c.recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
 	}
-	return out.(*api.ReplicaSet), nil
+	return out, nil
 }
 
 func (c *DeploymentController) rolloutRolling(ctx context.Context, d *api.Deployment, rss []*api.ReplicaSet) error {
@@ -499,10 +441,10 @@ func (c *DeploymentController) cleanup(ctx context.Context, d *api.Deployment, o
 	}
 	sort.SliceStable(idle, func(i, j int) bool { return Revision(idle[i]) < Revision(idle[j]) })
 	for _, rs := range idle[:len(idle)-limit] {
-		if _, err := c.Client.Delete(ctx, api.KindOfType[*api.ReplicaSet](), rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
+		if _, err := c.client.Delete(ctx, api.KindOfType[*api.ReplicaSet](), rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
 			return fmt.Errorf("deleting old replicaset %s: %w", rs.Key(), err)
 		}
-		c.Logger.Info("deleted old replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name))
+		c.log.Info("deleted old replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name))
 	}
 	return nil
 }

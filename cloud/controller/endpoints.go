@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
@@ -23,33 +21,22 @@ func init() {
 // ports their containers resolve the Service's target ports to. The Endpoints is owned
 // by its Service, so the garbage collector removes it with the Service.
 type EndpointsController struct {
-	Client *client.Client
-	// Workers is how many Services are reconciled at once. If zero, 4. Set it before Run.
-	Workers int
-	Logger  *zap.Logger
-
-	factory   *client.Factory
+	base
 	services  client.Typed[*api.Service]
 	endpoints client.Typed[*api.Endpoints]
 	pods      client.Typed[*api.Pod]
-	queue     *Queue
 }
 
 // NewEndpointsController returns a controller reading Services, Endpoints and pods
 // from d's factory.
 func NewEndpointsController(d Deps) *EndpointsController {
-	d = d.withDefaults()
-	c := &EndpointsController{Client: d.Client, Logger: d.Logger, factory: d.Factory, queue: NewQueue(),
+	c := &EndpointsController{base: newBase(d, "", 4),
 		services: client.For[*api.Service](d.Factory), endpoints: client.For[*api.Endpoints](d.Factory), pods: client.For[*api.Pod](d.Factory)}
-	c.services.AddHandler(client.TypedHandler[*api.Service]{
-		OnAdd:    func(svc *api.Service) { c.queue.Add(svc.Key()) },
-		OnUpdate: func(_, svc *api.Service) { c.queue.Add(svc.Key()) },
-		OnDelete: func(svc *api.Service) { c.queue.Add(svc.Key()) },
-	})
+	c.services.AddHandler(onChange(func(svc *api.Service) { c.enqueue(svc) }))
 	// A changed or deleted Endpoints is put back as the Service wants it.
 	c.endpoints.AddHandler(client.TypedHandler[*api.Endpoints]{
-		OnUpdate: func(_, ep *api.Endpoints) { c.queue.Add(ep.Key()) },
-		OnDelete: func(ep *api.Endpoints) { c.queue.Add(ep.Key()) },
+		OnUpdate: func(_, ep *api.Endpoints) { c.enqueue(ep) },
+		OnDelete: func(ep *api.Endpoints) { c.enqueue(ep) },
 	})
 	c.pods.AddHandler(client.TypedHandler[*api.Pod]{
 		OnAdd: c.enqueueForPod,
@@ -65,18 +52,13 @@ func NewEndpointsController(d Deps) *EndpointsController {
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *EndpointsController) Run(ctx context.Context) {
-	if !c.factory.WaitForSync(ctx) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger, c.sync)
-}
+func (c *EndpointsController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // enqueueForPod queues every Service of p's namespace whose selector matches it.
 func (c *EndpointsController) enqueueForPod(p *api.Pod) {
 	for _, svc := range c.services.InNamespace(p.Namespace) {
 		if len(svc.Spec.Selector) > 0 && api.SelectorFromMap(svc.Spec.Selector).Matches(p.Labels) {
-			c.queue.Add(svc.Key())
+			c.enqueue(svc)
 		}
 	}
 }
@@ -94,7 +76,7 @@ func (c *EndpointsController) sync(ctx context.Context, key string) error {
 	cur, ok := c.endpoints.Get(key)
 	if !ok {
 		// The informer may lag our own create: ask the API before creating.
-		got, err := get[*api.Endpoints](ctx, c.Client, svc.Namespace, svc.Name)
+		got, err := get[*api.Endpoints](ctx, c.client, svc.Namespace, svc.Name)
 		if err != nil && !client.IsNotFound(err) {
 			return err
 		}
@@ -106,7 +88,7 @@ func (c *EndpointsController) sync(ctx context.Context, key string) error {
 		ep.Labels = copyLabels(svc.Labels)
 		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}
 		ep.Subsets = subsets
-		_, err := c.Client.Create(ctx, ep)
+		_, err := c.client.Create(ctx, ep)
 		if client.IsAlreadyExists(err) {
 			return fmt.Errorf("endpoints %s appeared meanwhile: %w", key, err) // retried
 		}
@@ -115,12 +97,12 @@ func (c *EndpointsController) sync(ctx context.Context, key string) error {
 	if reflect.DeepEqual(normalSubsets(cur.Subsets), subsets) && endpointsOwnedBy(cur, svc) {
 		return nil
 	}
-	next := deepCopy(cur)
+	next := api.DeepCopyOf(cur)
 	next.Subsets = subsets
 	if !endpointsOwnedBy(next, svc) {
 		next.OwnerReferences = append(withoutServiceRefs(next.OwnerReferences), serviceOwnerRef(svc))
 	}
-	_, err := c.Client.Update(ctx, next)
+	_, err := c.client.Update(ctx, next)
 	return err
 }
 
@@ -211,7 +193,7 @@ func EndpointSubsets(svc *api.Service, pods []*api.Pod) []api.EndpointSubset {
 		}
 		addr := api.EndpointAddress{IP: p.Status.PodIP, NodeName: p.Spec.NodeName,
 			TargetRef: &api.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID}}
-		if podReady(p) {
+		if podServing(p) {
 			g.ready = append(g.ready, addr)
 		} else {
 			g.notReady = append(g.notReady, addr)

@@ -80,12 +80,8 @@ func (k *KubernetesEndpoints) Run(ctx context.Context) {
 				break
 			}
 			k.log.Warn("writing the default/kubernetes Endpoints failed; retrying", zap.Error(err))
-			t := k.clock.NewTimer(time.Second)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !sleep(ctx, k.clock, time.Second) {
 				return
-			case <-t.C():
 			}
 		}
 	}
@@ -120,7 +116,7 @@ func (k *KubernetesEndpoints) Ensure(ctx context.Context) error {
 	if reflect.DeepEqual(normalSubsets(ep.Subsets), normalSubsets(subsets)) {
 		return nil
 	}
-	next := deepCopy(ep)
+	next := api.DeepCopyOf(ep)
 	next.Subsets = subsets
 	_, err = k.Client.Update(ctx, next)
 	return err

@@ -37,12 +37,8 @@ func init() {
 				} else if n > 0 {
 					d.Logger.Debug("deleted old events", zap.Int("count", n))
 				}
-				t := d.Clock.NewTimer(events.TTL)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if !sleep(ctx, d.Clock, events.TTL) {
 					return
-				case <-t.C():
 				}
 			}
 		})

@@ -25,22 +25,13 @@ func init() {
 // It reads every registered kind from the factory's shared informers, and finds an
 // owner's dependents through their owner index.
 type GarbageCollector struct {
-	Client *client.Client
-	// Logger is used as given (the registry names it).
-	Logger *zap.Logger
-	// Workers is how many keys are processed at once. If zero, 2. Set it before Run.
-	Workers int
-
-	factory   *client.Factory
+	base
 	informers map[string]*client.Informer // by resource
-	queue     *Queue
 }
 
 // NewGarbageCollector returns a collector watching every kind through d's factory.
 func NewGarbageCollector(d Deps) *GarbageCollector {
-	d = d.withDefaults()
-	gc := &GarbageCollector{Client: d.Client, Logger: d.Logger, factory: d.Factory, queue: NewQueue(),
-		informers: map[string]*client.Informer{}}
+	gc := &GarbageCollector{base: newBase(d, "", 2), informers: map[string]*client.Informer{}}
 	for _, k := range api.Kinds() {
 		gc.informers[k.Resource] = d.Factory.Informer(k)
 	}
@@ -68,12 +59,7 @@ func gcKey(op string, k *api.KindInfo, o api.Object) string {
 }
 
 // Run works until ctx is cancelled.
-func (gc *GarbageCollector) Run(ctx context.Context) {
-	if gc.Workers == 0 {
-		gc.Workers = 2
-	}
-	runWorkers(ctx, gc.queue, gc.Logger, gc.Workers, gc.factory, gc.process)
-}
+func (gc *GarbageCollector) Run(ctx context.Context) { gc.runQueue(ctx, gc.process) }
 
 // observe queues what an added or changed object calls for.
 func (gc *GarbageCollector) observe(k *api.KindInfo, old, o api.Object) {
@@ -160,9 +146,9 @@ func (gc *GarbageCollector) check(ctx context.Context, k *api.KindInfo, o api.Ob
 	case len(alive) == len(m.OwnerReferences):
 		return nil
 	case len(alive) == 0:
-		gc.Logger.Info("deleting an object whose owners are gone",
+		gc.log.Info("deleting an object whose owners are gone",
 			zap.String("resource", k.Resource), zap.String("object", m.Key()))
-		_, err := gc.Client.Delete(ctx, k, m.Namespace, m.Name)
+		_, err := gc.client.Delete(ctx, k, m.Namespace, m.Name)
 		if client.IsNotFound(err) {
 			return nil
 		}
@@ -170,7 +156,7 @@ func (gc *GarbageCollector) check(ctx context.Context, k *api.KindInfo, o api.Ob
 	default:
 		next := api.DeepCopy(o)
 		next.GetObjectMeta().OwnerReferences = alive
-		_, err := gc.Client.Update(ctx, next)
+		_, err := gc.client.Update(ctx, next)
 		if client.IsNotFound(err) {
 			return nil
 		}
@@ -203,7 +189,7 @@ func (gc *GarbageCollector) ownerExists(ctx context.Context, namespace string, r
 			return true, nil
 		}
 	}
-	o, err := gc.Client.Get(ctx, k, ns, ref.Name)
+	o, err := gc.client.Get(ctx, k, ns, ref.Name)
 	if client.IsNotFound(err) {
 		return false, nil
 	}
@@ -229,7 +215,7 @@ func (gc *GarbageCollector) orphan(ctx context.Context, ok *api.KindInfo, owner 
 			}
 			ns = om.Namespace
 		}
-		l, err := gc.Client.ListAll(ctx, k, ns, client.ListOptions{})
+		l, err := gc.client.ListAll(ctx, k, ns, client.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", k.Resource, err)
 		}
@@ -241,8 +227,8 @@ func (gc *GarbageCollector) orphan(ctx context.Context, ok *api.KindInfo, owner 
 			}
 		}
 	}
-	gc.Logger.Info("orphaned the dependents", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
-	return updateLive(ctx, gc.Client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
+	gc.log.Info("orphaned the dependents", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
+	return updateLive(ctx, gc.client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
 		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerOrphan)
 	})
 }
@@ -258,7 +244,7 @@ func ownedBy(o api.Object, uid string) bool {
 
 func (gc *GarbageCollector) stripOwner(ctx context.Context, k *api.KindInfo, d api.Object, uid string) error {
 	dm := d.GetObjectMeta()
-	return updateLive(ctx, gc.Client, k, dm.Namespace, dm.Name, dm.UID, func(o api.Object) bool {
+	return updateLive(ctx, gc.client, k, dm.Namespace, dm.Name, dm.UID, func(o api.Object) bool {
 		m := o.GetObjectMeta()
 		var keep []api.OwnerReference
 		for _, ref := range m.OwnerReferences {

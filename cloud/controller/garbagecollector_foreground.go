@@ -74,17 +74,17 @@ func (gc *GarbageCollector) foreground(ctx context.Context, ok *api.KindInfo, ow
 		if len(gc.dependents(dm.UID)) > 0 {
 			policy = api.PropagationForeground
 		}
-		gc.Logger.Info("deleting a dependent of an owner deleted in the foreground", zap.String("resource", k.Resource),
+		gc.log.Info("deleting a dependent of an owner deleted in the foreground", zap.String("resource", k.Resource),
 			zap.String("object", dm.Key()), zap.String("owner", om.Key()), zap.String("policy", policy))
-		if _, err := gc.Client.DeleteWithOptions(ctx, k, dm.Namespace, dm.Name, client.DeleteOptions{PropagationPolicy: policy}); err != nil && !client.IsNotFound(err) {
+		if _, err := gc.client.DeleteWithOptions(ctx, k, dm.Namespace, dm.Name, client.DeleteOptions{PropagationPolicy: policy}); err != nil && !client.IsNotFound(err) {
 			return err
 		}
 	}
 	if blocking > 0 {
 		return nil // the dependents' deletions queue the owner again
 	}
-	gc.Logger.Info("dependents deleted; removing the owner", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
-	return updateLive(ctx, gc.Client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
+	gc.log.Info("dependents deleted; removing the owner", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
+	return updateLive(ctx, gc.client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
 		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerForegroundDeletion)
 	})
 }

@@ -40,6 +40,20 @@ func revisionHash(t *api.PodTemplateSpec, collisionCount *int32) string {
 // another hash.
 var errRevisionNameTaken = errors.New("the revision's name is taken by another revision")
 
+// countCollision records in owner's status that the name of its next revision was
+// taken (the collision count that collisionCount points to grows by one), so that
+// the next sync hashes the template to another name. It returns cause, wrapped.
+func countCollision[T api.Object](ctx context.Context, cl *client.Client, owner T, collisionCount func(T) **int32, cause error) error {
+	next := api.DeepCopyOf(owner)
+	cc := collisionCount(next)
+	n := api.Int32Value(*cc, 0) + 1
+	*cc = &n
+	if _, err := cl.UpdateStatus(ctx, next); err != nil {
+		return fmt.Errorf("%w; counting the collision: %w", cause, err)
+	}
+	return fmt.Errorf("%w; collision count now %d", cause, n)
+}
+
 // revisionHistory keeps the ControllerRevisions of one controller's sets, read
 // from the factory's informer (which the controller waits for with its others).
 type revisionHistory struct {
@@ -51,15 +65,9 @@ type revisionHistory struct {
 // newRevisionHistory watches every ControllerRevision and queues the set of kind
 // ownerKind ("DaemonSet") that controls one that changes, so that a revision deleted
 // by hand is made again.
-func newRevisionHistory(d Deps, ownerKind string, queue *Queue) *revisionHistory {
-	h := &revisionHistory{client: d.Client, log: d.Logger, revisions: client.For[*api.ControllerRevision](d.Factory)}
-	enqueue := func(r *api.ControllerRevision) {
-		if ref := r.ControllerRef(); ref != nil && ref.Kind == ownerKind {
-			queue.Add(r.Namespace + "/" + ref.Name)
-		}
-	}
-	h.revisions.AddHandler(client.TypedHandler[*api.ControllerRevision]{OnAdd: enqueue,
-		OnUpdate: func(_, r *api.ControllerRevision) { enqueue(r) }, OnDelete: enqueue})
+func newRevisionHistory(b *base, ownerKind string) *revisionHistory {
+	h := &revisionHistory{client: b.client, log: b.log, revisions: client.For[*api.ControllerRevision](b.factory)}
+	h.revisions.AddHandler(onChange(func(r *api.ControllerRevision) { b.enqueueController(ownerKind, r) }))
 	return h
 }
 
@@ -167,7 +175,7 @@ func (h *revisionHistory) renumber(ctx context.Context, owner *api.ObjectMeta, r
 	if r.Revision > newest {
 		return r, nil
 	}
-	next := deepCopy(r)
+	next := api.DeepCopyOf(r)
 	next.Revision = newest + 1
 	out, err := update(ctx, h.client, next)
 	if err != nil {

@@ -28,27 +28,20 @@ func init() {
 // again on that node. A VM whose guest powers itself off stays off (SHUTOFF, power
 // state Stopped) until it is started, as with Nova.
 type InstanceController struct {
-	Client   *client.Client
-	Recorder *Recorder
-	Logger   *zap.Logger
-
-	factory   *client.Factory
+	base
 	instances client.Typed[*api.Instance]
 	pods      client.Typed[*api.Pod]
 	flavors   client.Typed[*api.Flavor]
 	images    client.Typed[*api.Image]
 	keyPairs  client.Typed[*api.KeyPair]
 	volumes   client.Typed[*api.VMVolume]
-	queue     *Queue
 }
 
 // NewInstanceController returns a controller reading instances, their launcher
 // pods, flavors, images, key pairs and volumes from d's factory.
 func NewInstanceController(d Deps) *InstanceController {
-	d = d.withDefaults()
 	f := d.Factory
-	c := &InstanceController{Client: d.Client, Recorder: newRecorder(d, "instance-controller"), Logger: d.Logger,
-		factory: f, queue: NewQueue(), instances: client.For[*api.Instance](f), pods: client.For[*api.Pod](f),
+	c := &InstanceController{base: newBase(d, "instance-controller", 2), instances: client.For[*api.Instance](f), pods: client.For[*api.Pod](f),
 		flavors: client.For[*api.Flavor](f), images: client.For[*api.Image](f), keyPairs: client.For[*api.KeyPair](f),
 		volumes: client.For[*api.VMVolume](f)}
 	enqueue := func(inst *api.Instance) {
@@ -96,11 +89,7 @@ const (
 
 // Run reconciles until ctx is cancelled.
 func (c *InstanceController) Run(ctx context.Context) {
-	go c.Recorder.Run(ctx)
-	if !c.factory.WaitForSync(ctx) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, 2, c.Logger, func(ctx context.Context, key string) error {
+	c.runQueue(ctx, func(ctx context.Context, key string) error {
 		if vol, ok := strings.CutPrefix(key, volumeKeyPrefix); ok {
 			return c.syncVolume(ctx, vol)
 		}
@@ -173,7 +162,7 @@ func (c *InstanceController) sync(ctx context.Context, key string) error {
 		if pod.Status.Phase == api.PodFailed {
 			reason, msg = "VMFailed", terminationMessage(pod)
 		}
-		if _, err := modify(ctx, c.Client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
+		if _, err := modify(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
 			cur.Spec.PowerState = api.PowerStopped
 			return nil
 		}); err != nil {
@@ -264,7 +253,7 @@ func launcherPod(inst *api.Instance, flavor *api.Flavor) *api.Pod {
 }
 
 func (c *InstanceController) createPod(ctx context.Context, inst *api.Instance, flavor *api.Flavor) error {
-	_, err := c.Client.Create(ctx, launcherPod(inst, flavor))
+	_, err := c.client.Create(ctx, launcherPod(inst, flavor))
 	if client.IsAlreadyExists(err) {
 		return nil // the informer has not seen it yet; the next sync will
 	}
@@ -276,7 +265,7 @@ func (c *InstanceController) createPod(ctx context.Context, inst *api.Instance, 
 }
 
 func (c *InstanceController) deletePod(ctx context.Context, inst *api.Instance, pod *api.Pod, reason, format string, args ...any) error {
-	_, err := c.Client.Delete(ctx, api.KindOfType[*api.Pod](), pod.Namespace, pod.Name)
+	_, err := c.client.Delete(ctx, api.KindOfType[*api.Pod](), pod.Namespace, pod.Name)
 	if err != nil && !client.IsNotFound(err) {
 		return fmt.Errorf("deleting launcher pod %s: %w", pod.Key(), err)
 	}
@@ -341,11 +330,11 @@ func (c *InstanceController) writeStatus(ctx context.Context, inst *api.Instance
 		return nil
 	}
 	if inst.Status.State != next.State {
-		c.Logger.Info("instance state", zap.String("instance", inst.Key()), zap.String("from", inst.Status.State), zap.String("to", next.State), zap.String("reason", next.Reason))
+		c.log.Info("instance state", zap.String("instance", inst.Key()), zap.String("from", inst.Status.State), zap.String("to", next.State), zap.String("reason", next.Reason))
 	}
 	// Only the fields this controller owns are written over what the node reported
 	// meanwhile.
-	_, err := modifyStatus(ctx, c.Client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
+	_, err := modifyStatus(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
 		if cur.UID != inst.UID {
 			return errInstanceReplaced
 		}
@@ -365,8 +354,8 @@ func (c *InstanceController) writeStatus(ctx context.Context, inst *api.Instance
 var errInstanceReplaced = errors.New("instance replaced")
 
 func (c *InstanceController) event(inst *api.Instance, typ, reason, msg string) {
-	if c.Recorder != nil {
-		c.Recorder.Event(inst, typ, reason, "%s", msg)
+	if c.recorder != nil {
+		c.recorder.Event(inst, typ, reason, "%s", msg)
 	}
 }
 
@@ -392,7 +381,7 @@ func (c *InstanceController) syncVolume(ctx context.Context, key string) error {
 	if vol.Status.Phase == phase && reflect.DeepEqual(vol.Status.Attachments, attachments) {
 		return nil
 	}
-	_, err := modifyStatus(ctx, c.Client, vol.Namespace, vol.Name, func(v *api.VMVolume) error {
+	_, err := modifyStatus(ctx, c.client, vol.Namespace, vol.Name, func(v *api.VMVolume) error {
 		v.Status.Phase, v.Status.Attachments = phase, attachments
 		return nil
 	})

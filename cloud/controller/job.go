@@ -17,20 +17,14 @@ import (
 // the Job Complete or Failed (back-off limit, deadline). It deletes a finished Job
 // after its ttlSecondsAfterFinished.
 type JobController struct {
-	Client *client.Client
+	base
 	// BackoffBase is the delay before recreating a pod after the first failure; it
 	// doubles with each failure up to BackoffMax. If zero, 10 s and 6 min.
 	BackoffBase, BackoffMax time.Duration
-	// Recorder receives the controller's events. Run runs it.
-	Recorder *Recorder
-	Logger   *zap.Logger
 
-	clock   Clock
-	factory *client.Factory
-	jobs    client.Typed[*api.Job]
-	pods    client.Typed[*api.Pod]
-	queue   *Queue
-	mu      sync.Mutex
+	jobs client.Typed[*api.Job]
+	pods client.Typed[*api.Pod]
+	mu   sync.Mutex
 	// failures remembers, per Job key, the failure count last seen and when it grew,
 	// which the back-off is measured from.
 	failures map[string]jobFailures
@@ -57,26 +51,19 @@ func init() {
 // NewJobController returns a controller reading Jobs and pods from d's factory; its
 // clock drives back-off, deadlines and TTLs.
 func NewJobController(d Deps) *JobController {
-	d = d.withDefaults()
-	c := &JobController{Client: d.Client, Recorder: newRecorder(d, "job-controller"), Logger: d.Logger,
-		clock: d.Clock, factory: d.Factory, jobs: client.For[*api.Job](d.Factory), pods: client.For[*api.Pod](d.Factory),
-		queue: NewQueue(), failures: map[string]jobFailures{}, created: map[string]map[string]time.Time{}}
-	c.waker = newWaker(d.Clock, c.queue)
+	c := &JobController{base: newBase(d, "job-controller", 1), jobs: client.For[*api.Job](d.Factory), pods: client.For[*api.Pod](d.Factory),
+		failures: map[string]jobFailures{}, created: map[string]map[string]time.Time{}}
+	c.waker = newWaker(c.queue)
 	c.jobs.AddHandler(client.TypedHandler[*api.Job]{
-		OnAdd:    func(j *api.Job) { c.queue.Add(j.Key()) },
-		OnUpdate: func(_, j *api.Job) { c.queue.Add(j.Key()) },
+		OnAdd:    func(j *api.Job) { c.enqueue(j) },
+		OnUpdate: func(_, j *api.Job) { c.enqueue(j) },
 		OnDelete: func(j *api.Job) {
 			c.mu.Lock()
 			delete(c.failures, j.Key())
 			delete(c.created, j.Key())
 			c.mu.Unlock()
 		}})
-	enqueueOwner := func(p *api.Pod) {
-		if ref := p.ControllerRef(); ref != nil && ref.Kind == "Job" {
-			c.queue.Add(p.Namespace + "/" + ref.Name)
-		}
-	}
-	c.pods.AddHandler(client.TypedHandler[*api.Pod]{OnAdd: enqueueOwner, OnUpdate: func(_, p *api.Pod) { enqueueOwner(p) }, OnDelete: enqueueOwner})
+	c.pods.AddHandler(onChange(func(p *api.Pod) { c.enqueueController("Job", p) }))
 	return c
 }
 
@@ -88,18 +75,8 @@ func (c *JobController) Run(ctx context.Context) {
 	if c.BackoffMax == 0 {
 		c.BackoffMax = 6 * time.Minute
 	}
-	go c.Recorder.Run(ctx)
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	if !c.factory.WaitForSync(ctx) {
-		return
-	}
-	c.queue.Work(ctx, c.Logger, c.sync)
+	c.runQueue(ctx, c.sync)
 }
-
-func (c *JobController) wakeAt(ctx context.Context, key string, t time.Time) { c.waker.at(ctx, key, t) }
 
 func (c *JobController) backoff(failures int32) time.Duration {
 	d := c.BackoffBase
@@ -114,7 +91,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	job := deepCopy(cur)
+	job := api.DeepCopyOf(cur)
 	if job.DeletionTimestamp != nil {
 		return nil
 	}
@@ -126,7 +103,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 		job.Spec.Template.Metadata.Labels[api.LabelControllerUID] = job.UID
 		job.Spec.Template.Metadata.Labels[api.LabelJobName] = job.Name
-		_, err := c.Client.Update(ctx, job)
+		_, err := c.client.Update(ctx, job)
 		return err
 	}
 	now := c.clock.Now()
@@ -148,7 +125,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	st := &job.Status
-	orig := deepCopy(job)
+	orig := api.DeepCopyOf(job)
 
 	if kind, done := job.Finished(); done {
 		if len(active) > 0 {
@@ -197,7 +174,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		if !now.Before(deadline) {
 			failReason, failMsg = api.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
 		} else {
-			c.wakeAt(ctx, key, deadline)
+			c.waker.at(key, deadline)
 		}
 	}
 
@@ -207,17 +184,17 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		st.Active = 0
 		setJobCondition(st, api.JobComplete, true, "", "", now)
 		st.CompletionTime = api.NewTime(now)
-		c.Recorder.Event(job, api.EventNormal, "Completed", "Job completed")
+		c.recorder.Event(job, api.EventNormal, "Completed", "Job completed")
 	case failReason != "":
 		c.deletePods(ctx, active)
 		st.Active = 0
 		setJobCondition(st, api.JobFailed, true, failReason, failMsg, now)
-		c.Recorder.Event(job, api.EventWarning, failReason, "%s", failMsg)
+		c.recorder.Event(job, api.EventWarning, failReason, "%s", failMsg)
 	case suspended:
 		if len(active) > 0 {
 			c.deletePods(ctx, active)
 			st.Active = 0
-			c.Recorder.Event(job, api.EventNormal, "Suspended", "Job suspended")
+			c.recorder.Event(job, api.EventNormal, "Suspended", "Job suspended")
 		}
 	default:
 		if err := c.managePods(ctx, key, job, len(active)+int(pending), f, now); err != nil {
@@ -225,7 +202,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if !jobStatusEqual(orig.Status, job.Status) {
-		updated, err := updateStatus(ctx, c.Client, job)
+		updated, err := updateStatus(ctx, c.client, job)
 		if err != nil {
 			return err
 		}
@@ -254,14 +231,14 @@ func (c *JobController) managePods(ctx context.Context, key string, job *api.Job
 	}
 	if f.count > 0 {
 		if ready := f.at.Add(c.backoff(f.count)); now.Before(ready) {
-			c.wakeAt(ctx, key, ready)
+			c.waker.at(key, ready)
 			return nil
 		}
 	}
 	for i := int32(0); i < n; i++ {
-		p, err := c.Client.Create(ctx, jobPod(job))
+		p, err := create(ctx, c.client, jobPod(job))
 		if err != nil {
-			c.Recorder.Event(job, api.EventWarning, "FailedCreate", "Error creating pod: %v", err)
+			c.recorder.Event(job, api.EventWarning, "FailedCreate", "Error creating pod: %v", err)
 			return err
 		}
 		st.Active++
@@ -269,9 +246,9 @@ func (c *JobController) managePods(ctx context.Context, key string, job *api.Job
 		if c.created[key] == nil {
 			c.created[key] = map[string]time.Time{}
 		}
-		c.created[key][p.GetObjectMeta().Name] = now
+		c.created[key][p.Name] = now
 		c.mu.Unlock()
-		c.Recorder.Event(job, api.EventNormal, "SuccessfulCreate", "Created pod: %s", p.GetObjectMeta().Name)
+		c.recorder.Event(job, api.EventNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
 	}
 	return nil
 }
@@ -292,28 +269,28 @@ func (c *JobController) afterFinished(ctx context.Context, key string, job *api.
 	}
 	expires := finished.Add(time.Duration(*ttl) * time.Second)
 	if now.Before(expires) {
-		c.wakeAt(ctx, key, expires)
+		c.waker.at(key, expires)
 		return nil
 	}
 	c.deletePods(ctx, c.pods.ControlledBy(job.UID))
-	if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Job](), job.Namespace, job.Name); err != nil && !client.IsNotFound(err) {
+	if _, err := c.client.Delete(ctx, api.KindOfType[*api.Job](), job.Namespace, job.Name); err != nil && !client.IsNotFound(err) {
 		return err
 	}
-	c.Logger.Info("deleted finished job after its ttl", zap.String("job", key))
+	c.log.Info("deleted finished job after its ttl", zap.String("job", key))
 	return nil
 }
 
 func (c *JobController) deletePods(ctx context.Context, pods []*api.Pod) {
 	for _, p := range pods {
-		if _, err := c.Client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
-			c.Logger.Warn("deleting job pod failed", zap.String("pod", p.Key()), zap.Error(err))
+		if _, err := c.client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
+			c.log.Warn("deleting job pod failed", zap.String("pod", p.Key()), zap.Error(err))
 		}
 	}
 }
 
 // jobPod makes a pod from the Job's template, owned by the Job.
 func jobPod(job *api.Job) *api.Pod {
-	t := deepCopy(&api.Pod{ObjectMeta: job.Spec.Template.Metadata, Spec: job.Spec.Template.Spec})
+	t := api.DeepCopyOf(&api.Pod{ObjectMeta: job.Spec.Template.Metadata, Spec: job.Spec.Template.Spec})
 	p := &api.Pod{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Pod"}, Spec: t.Spec}
 	p.Namespace = job.Namespace
 	p.GenerateName = job.Name + "-"
@@ -324,8 +301,7 @@ func jobPod(job *api.Job) *api.Pod {
 	p.Labels[api.LabelControllerUID] = job.UID
 	p.Labels[api.LabelJobName] = job.Name
 	p.Annotations = t.Annotations
-	yes := true
-	p.OwnerReferences = []api.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
+	p.OwnerReferences = []api.OwnerReference{OwnerRef(job)}
 	return p
 }
 

@@ -2,9 +2,7 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,24 +24,19 @@ func init() {
 // looked at again after a back-off capped at MaxRetryDelay, as Kubernetes's namespace
 // controller does, rather than with a watch on every kind.
 type NamespaceController struct {
-	Client *client.Client
-	// Logger is used as given (the registry names it).
-	Logger *zap.Logger
+	base
 	// MaxRetryDelay caps the wait between two passes over a namespace that is not
 	// empty yet. If zero, 2 s. Set it before Run.
 	MaxRetryDelay time.Duration
-
-	queue *Queue
 }
 
 // NewNamespaceController returns a controller that learns of namespaces being
 // deleted from d's factory.
 func NewNamespaceController(d Deps) *NamespaceController {
-	d = d.withDefaults()
-	c := &NamespaceController{Client: d.Client, Logger: d.Logger, queue: NewQueue()}
+	c := &NamespaceController{base: newBase(d, "", 1)}
 	enqueue := func(ns *api.Namespace) {
 		if ns.DeletionTimestamp != nil {
-			c.queue.Add(ns.Name)
+			c.enqueue(ns)
 		}
 	}
 	client.For[*api.Namespace](d.Factory).AddHandler(client.TypedHandler[*api.Namespace]{
@@ -52,49 +45,19 @@ func NewNamespaceController(d Deps) *NamespaceController {
 }
 
 // errNotEmpty says a pass left objects that are still going away.
-var errNotEmpty = errors.New("namespace still has objects")
+var errNotEmpty = fmt.Errorf("namespace still has objects (%w)", errRetry)
 
 // Run works until ctx is cancelled.
 func (c *NamespaceController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
 	if c.MaxRetryDelay == 0 {
 		c.MaxRetryDelay = 2 * time.Second
 	}
-	nsKind := api.KindOfType[*api.Namespace]()
-	q := c.queue
-	q.BaseDelay, q.MaxDelay = 20*time.Millisecond, c.MaxRetryDelay
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer q.ShutDown()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			name, ok := q.Get()
-			if !ok {
-				return
-			}
-			err := c.sync(ctx, nsKind, name)
-			switch {
-			case err == nil:
-				q.Forget(name)
-			case ctx.Err() != nil:
-			default:
-				if !errors.Is(err, errNotEmpty) {
-					c.Logger.Warn("emptying namespace failed; retrying", zap.String("namespace", name), zap.Error(err))
-				}
-				q.AddRateLimited(name)
-			}
-			q.Done(name)
-		}
-	}()
-	<-ctx.Done()
+	c.queue.BaseDelay, c.queue.MaxDelay = 20*time.Millisecond, c.MaxRetryDelay
+	c.runQueue(ctx, c.sync)
 }
 
-func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, name string) error {
-	o, err := c.Client.Get(ctx, nsKind, "", name)
+func (c *NamespaceController) sync(ctx context.Context, name string) error {
+	o, err := get[*api.Namespace](ctx, c.client, "", name)
 	if client.IsNotFound(err) {
 		return nil
 	}
@@ -110,7 +73,7 @@ func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, na
 		if !k.Namespaced {
 			continue
 		}
-		l, err := c.Client.ListAll(ctx, k, name, client.ListOptions{})
+		l, err := c.client.ListAll(ctx, k, name, client.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", k.Resource, err)
 		}
@@ -120,7 +83,7 @@ func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, na
 				remaining++
 				continue
 			}
-			last, err := c.Client.Delete(ctx, k, name, im.Name)
+			last, err := c.client.Delete(ctx, k, name, im.Name)
 			if client.IsNotFound(err) {
 				continue
 			}
@@ -135,8 +98,8 @@ func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, na
 	if remaining > 0 {
 		return fmt.Errorf("%d left: %w", remaining, errNotEmpty)
 	}
-	c.Logger.Info("namespace is empty; removing it", zap.String("namespace", name))
-	return updateLive(ctx, c.Client, nsKind, "", name, m.UID, func(o api.Object) bool {
+	c.log.Info("namespace is empty; removing it", zap.String("namespace", name))
+	return updateLive(ctx, c.client, api.KindOfType[*api.Namespace](), "", name, m.UID, func(o api.Object) bool {
 		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerKubernetes)
 	})
 }

@@ -15,15 +15,12 @@ import (
 // subnet its agent hands pod addresses out of. One goroutine assigns, so two nodes
 // never get the same subnet; the subnets already on Node objects are the state.
 type NodeIPAM struct {
-	client      *client.Client
+	base
 	nodes       client.Typed[*api.Node]
 	clusterCIDR string
-	log         *zap.Logger
-
-	subnets *ipam.Subnets
-	queue   *Queue
+	subnets     *ipam.Subnets
 	// assigned remembers the subnets this controller wrote, because the informer may
-	// not show them yet when the next node is decided. Only the Run goroutine uses it.
+	// not show them yet when the next node is decided. Only the one worker uses it.
 	assigned map[string]string
 }
 
@@ -37,24 +34,15 @@ func NewNodeIPAM(d Deps, clusterCIDR string) (*NodeIPAM, error) {
 	if err != nil {
 		return nil, err
 	}
-	d = d.withDefaults()
-	c := &NodeIPAM{client: d.Client, nodes: client.For[*api.Node](d.Factory), clusterCIDR: clusterCIDR, log: d.Logger,
-		subnets: subnets, queue: NewQueue(), assigned: map[string]string{}}
-	enqueue := func(n *api.Node) { c.queue.Add(n.Name) }
-	c.nodes.AddHandler(client.TypedHandler[*api.Node]{OnAdd: enqueue, OnUpdate: func(_, n *api.Node) { enqueue(n) }})
+	// One worker, so two nodes are never given a subnet at once.
+	c := &NodeIPAM{base: newBase(d, "", 1), nodes: client.For[*api.Node](d.Factory), clusterCIDR: clusterCIDR,
+		subnets: subnets, assigned: map[string]string{}}
+	c.nodes.AddHandler(client.TypedHandler[*api.Node]{OnAdd: func(n *api.Node) { c.enqueue(n) }, OnUpdate: func(_, n *api.Node) { c.enqueue(n) }})
 	return c, nil
 }
 
 // Run assigns subnets until ctx ends.
-func (c *NodeIPAM) Run(ctx context.Context) {
-	go func() { <-ctx.Done(); c.queue.ShutDown() }()
-	select {
-	case <-c.nodes.Synced():
-	case <-ctx.Done():
-		return
-	}
-	c.queue.Work(ctx, c.log, c.assign)
-}
+func (c *NodeIPAM) Run(ctx context.Context) { c.runQueue(ctx, c.assign) }
 
 func (c *NodeIPAM) assign(ctx context.Context, name string) error {
 	subnets := c.subnets
@@ -88,7 +76,7 @@ func (c *NodeIPAM) assign(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	next := deepCopy(node)
+	next := api.DeepCopyOf(node)
 	next.Spec.PodCIDR = cidr
 	// The resourceVersion read is a precondition: a conflict means the cache is
 	// behind, and the retry decides again from a fresher view.

@@ -1,9 +1,8 @@
-// Package controller holds the control plane's reconcile loops, one file each. They
-// read through informers and write through the API client; none holds the store.
 package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,7 +36,10 @@ func NewNodeLifecycle(d Deps, grace time.Duration) *NodeLifecycle {
 
 // Run checks the nodes every quarter grace period until ctx is cancelled.
 func (c *NodeLifecycle) Run(ctx context.Context) {
-	go c.recorder.Run(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); c.recorder.Run(ctx) }()
 	select {
 	case <-c.nodes.Synced():
 	case <-ctx.Done():
@@ -49,12 +51,8 @@ func (c *NodeLifecycle) Run(ctx context.Context) {
 				c.log.Warn("marking node not ready failed", zap.String("node", n.Name), zap.Error(err))
 			}
 		}
-		t := c.clock.NewTimer(max(c.grace/4, 100*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, c.clock, max(c.grace/4, 100*time.Millisecond)) {
 			return
-		case <-t.C():
 		}
 	}
 }
@@ -74,7 +72,7 @@ func (c *NodeLifecycle) check(ctx context.Context, n *api.Node) error {
 		return nil
 	}
 	c.log.Info("node stopped heartbeating; marking it NotReady", zap.String("node", n.Name))
-	next := deepCopy(n)
+	next := api.DeepCopyOf(n)
 	cond := next.Status.Condition(api.NodeReady)
 	cond.Status = api.ConditionUnknown
 	cond.Reason = "NodeStatusUnknown"

@@ -35,8 +35,8 @@ func (d Deps) withDefaults() Deps {
 	return d
 }
 
-// named returns d with its logger named for a component.
-func (d Deps) named(name string) Deps {
+// Named returns d with its defaults filled and its logger named for a component.
+func (d Deps) Named(name string) Deps {
 	d = d.withDefaults()
 	d.Logger = d.Logger.Named(name)
 	return d
@@ -79,7 +79,7 @@ func StartAll(ctx context.Context, d Deps, goFn func(func())) {
 	sort.Strings(names)
 	runners := make([]Runner, len(names))
 	for i, n := range names {
-		runners[i] = registry[n](d.named(n))
+		runners[i] = registry[n](d.Named(n))
 	}
 	for _, r := range runners {
 		goFn(func() { r.Run(ctx) })

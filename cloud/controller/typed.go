@@ -10,9 +10,6 @@ import (
 // The client's reads and writes with the Go type of the object, so that the
 // controllers hold no type assertions: the API answers a write of a T with a T.
 
-// deepCopy returns a deep copy of o.
-func deepCopy[T api.Object](o T) T { return api.DeepCopy(o).(T) }
-
 // newObject returns an empty object of T's kind with its TypeMeta filled.
 func newObject[T api.Object]() T { return api.KindOfType[T]().NewObject().(T) }
 

@@ -90,7 +90,7 @@ func (b apiBinder) Bind(ctx context.Context, pod *api.Pod, node string) error {
 
 func (b apiBinder) Unschedulable(ctx context.Context, pod *api.Pod, message string) error {
 	b.rec.Event(pod, api.EventWarning, "FailedScheduling", "%s", message)
-	next := api.DeepCopy(pod).(*api.Pod)
+	next := api.DeepCopyOf(pod)
 	changed := next.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionFalse,
 		Reason: api.ReasonUnschedulable, Message: message})
 	if !changed {

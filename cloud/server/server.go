@@ -349,9 +349,8 @@ func (s *Server) startControlPlane(ctx context.Context, d controller.Deps, goFn 
 	if err != nil {
 		return err
 	}
-	named := func(name string) controller.Deps { d := d; d.Logger = s.log.Named(name); return d }
-	lifecycle := controller.NewNodeLifecycle(named("node-lifecycle"), s.cfg.NodeMonitorGracePeriod)
-	nodeIPAM, err := controller.NewNodeIPAM(named("node-ipam"), s.cfg.ClusterCIDR)
+	lifecycle := controller.NewNodeLifecycle(d.Named("node-lifecycle"), s.cfg.NodeMonitorGracePeriod)
+	nodeIPAM, err := controller.NewNodeIPAM(d.Named("node-ipam"), s.cfg.ClusterCIDR)
 	if err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
@@ -359,7 +358,7 @@ func (s *Server) startControlPlane(ctx context.Context, d controller.Deps, goFn 
 	listenHost, _, _ := net.SplitHostPort(s.cfg.Listen)
 	_, apiPort, _ := net.SplitHostPort(s.url[len("https://"):])
 	port, _ := strconv.Atoi(apiPort)
-	kubeEndpoints := controller.NewKubernetesEndpoints(named("kubernetes-endpoints"), listenHost, port)
+	kubeEndpoints := controller.NewKubernetesEndpoints(d.Named("kubernetes-endpoints"), listenHost, port)
 	goFn(func() { sched.Run(ctx) })
 	goFn(func() { lifecycle.Run(ctx) })
 	goFn(func() { nodeIPAM.Run(ctx) })
