@@ -21,6 +21,10 @@ func DeepCopy(obj Object) Object {
 // deepCopyValue sets dst, which is settable and of src's type, to a deep copy of src.
 // Values hold no cycles (API objects are trees), and unexported fields are copied as
 // they are: the types that have them (Quantity, Time) are immutable values.
+// DeepCopyOf is DeepCopy with obj's own type, for callers that hold a *Pod and not
+// an Object.
+func DeepCopyOf[T Object](obj T) T { return DeepCopy(obj).(T) }
+
 func deepCopyValue(dst, src reflect.Value) {
 	switch src.Kind() {
 	case reflect.Pointer:

@@ -19,6 +19,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	watchers prometheus.Gauge
+	// watchersByUser tells the master's own streams (user admin) from its nodes'
+	// (system:node).
+	watchersByUser *prometheus.GaugeVec
 }
 
 func newMetrics(st store.Store) *metrics {
@@ -37,8 +40,12 @@ func newMetrics(st store.Store) *metrics {
 			Name: "cloudbox_apiserver_watchers",
 			Help: "Open watch streams.",
 		}),
+		watchersByUser: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cloudbox_apiserver_watchers_by_user",
+			Help: "Open watch streams by the user that opened them.",
+		}, []string{"user"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.watchers, storeCollector{st},
+	m.reg.MustRegister(m.requests, m.latency, m.watchers, m.watchersByUser, storeCollector{st},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

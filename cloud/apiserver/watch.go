@@ -88,6 +88,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	}
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
+	byUser := s.metrics.watchersByUser.WithLabelValues(userOf(r).Name)
+	byUser.Inc()
+	defer byUser.Dec()
 
 	bookmark := time.NewTicker(bookmarkEvery)
 	defer bookmark.Stop()

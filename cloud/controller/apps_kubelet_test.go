@@ -53,7 +53,7 @@ func (k *fakeKubelet) mark(ctx context.Context, p *api.Pod) {
 	k.mu.Lock()
 	hold := k.hold
 	k.mu.Unlock()
-	if p.DeletionTimestamp != nil || p.IsTerminal() || appsPodReady(p) || (hold != nil && hold(p)) {
+	if p.DeletionTimestamp != nil || p.IsTerminal() || podReady(p) || (hold != nil && hold(p)) {
 		return
 	}
 	next := api.DeepCopy(p).(*api.Pod)
@@ -89,13 +89,9 @@ func newAppsEnv(t *testing.T) *appsEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	rsKind, _ := api.LookupKind("replicasets")
-	podKind, _ := api.LookupKind("pods")
-	rsc := &ReplicaSetController{Client: cl,
-		ReplicaSets: client.NewInformer(cl, rsKind, "", client.ListOptions{}, nil),
-		Pods:        client.NewInformer(cl, podKind, "", client.ListOptions{}, nil),
-		Recorder:    NewRecorder(cl, "replicaset-controller")}
-	dc := NewDeploymentController(cl, nil)
+	d := testDeps(t, cl)
+	rsc := NewReplicaSetController(d)
+	dc := NewDeploymentController(d)
 	wg.Add(2)
 	go func() { defer wg.Done(); rsc.Run(ctx) }()
 	go func() { defer wg.Done(); dc.Run(ctx) }()
@@ -174,7 +170,7 @@ func appsActivePods(objs []api.Object) []*api.Pod {
 func appsReadyCount(pods []*api.Pod) int {
 	n := 0
 	for _, p := range pods {
-		if appsPodReady(p) {
+		if podReady(p) {
 			n++
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
 	// The zone database goes into the binary (~450 kB), so spec.timeZone (checked at
 	// the API edge and read here, both in this binary) works on hosts without
 	// /usr/share/zoneinfo, such as minimal containers and distroless images.
@@ -26,73 +27,29 @@ const maxMissedRuns = 100
 // "<cronjob>-<scheduled time in Unix minutes>" so that a run is created once however
 // often it is reconciled. It sleeps on its Clock until the next time; it never polls.
 type CronJobController struct {
-	Client *client.Client
-	// CronJobs and Jobs are informers on every namespace; Run starts them.
-	CronJobs, Jobs *client.Informer
-	// Clock tells the time and wakes the controller; nil means the wall clock.
-	Clock Clock
-	// Recorder receives the controller's events; nil means none.
-	Recorder *Recorder
-	Logger   *zap.Logger
-
-	queue *Queue
-	waker *waker
+	base
+	cronJobs client.Typed[*api.CronJob]
+	jobs     client.Typed[*api.Job]
+	waker    *waker
 }
 
 func init() {
-	Register("cronjob", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		NewCronJobController(cl, log).Run(ctx)
-	})
+	Register("cronjob", func(d Deps) Runner { return NewCronJobController(d) })
 }
 
-// NewCronJobController returns a controller with informers on every namespace.
-func NewCronJobController(cl *client.Client, log *zap.Logger) *CronJobController {
-	ck, _ := api.LookupKind("cronjobs")
-	jk, _ := api.LookupKind("jobs")
-	rec := NewRecorder(cl, "cronjob-controller")
-	rec.Logger = log
-	return &CronJobController{
-		Client:   cl,
-		CronJobs: client.NewInformer(cl, ck, "", client.ListOptions{}, log),
-		Jobs:     client.NewInformer(cl, jk, "", client.ListOptions{}, log),
-		Recorder: rec,
-		Logger:   log,
-	}
+// NewCronJobController returns a controller reading CronJobs and Jobs from d's
+// factory; it tells the time and wakes by d's clock.
+func NewCronJobController(d Deps) *CronJobController {
+	c := &CronJobController{base: newBase(d, "cronjob-controller", 1),
+		cronJobs: client.For[*api.CronJob](d.Factory), jobs: client.For[*api.Job](d.Factory)}
+	c.waker = newWaker(c.queue)
+	c.cronJobs.AddHandler(onChange(func(cj *api.CronJob) { c.enqueue(cj) }))
+	c.jobs.AddHandler(onChange(func(j *api.Job) { c.enqueueController("CronJob", j) }))
+	return c
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *CronJobController) Run(ctx context.Context) {
-	if c.Clock == nil {
-		c.Clock = RealClock{}
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	c.waker = newWaker(c.Clock, c.queue)
-	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.CronJobs.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }})
-	enqueueOwner := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == "CronJob" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	c.Jobs.AddHandler(client.Handler{OnAdd: enqueueOwner, OnUpdate: func(_, o api.Object) { enqueueOwner(o) }, OnDelete: enqueueOwner})
-	go c.CronJobs.Run(ctx)
-	go c.Jobs.Run(ctx)
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	if !client.WaitForSync(ctx, c.CronJobs, c.Jobs) {
-		return
-	}
-	c.queue.Work(ctx, c.Logger, c.sync)
-}
+func (c *CronJobController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // CronJobRunName is the name of the Job a CronJob runs for the schedule time t.
 func CronJobRunName(cronJob string, t time.Time) string {
@@ -100,25 +57,18 @@ func CronJobRunName(cronJob string, t time.Time) string {
 }
 
 func (c *CronJobController) sync(ctx context.Context, key string) error {
-	o := c.CronJobs.Get(key)
-	if o == nil {
+	cur, ok := c.cronJobs.Get(key)
+	if !ok {
 		return nil
 	}
-	cj := api.DeepCopy(o).(*api.CronJob)
+	cj := api.DeepCopyOf(cur)
 	if cj.DeletionTimestamp != nil {
 		return nil
 	}
-	now := c.Clock.Now()
-	jk, _ := api.LookupKind("jobs")
-
-	var jobs []*api.Job
-	for _, jo := range c.Jobs.List() {
-		if j := jo.(*api.Job); j.Namespace == cj.Namespace && j.IsControlledBy(cj.UID) {
-			jobs = append(jobs, j)
-		}
-	}
+	now := c.clock.Now()
+	jobs := c.jobs.ControlledBy(cj.UID)
 	sort.Slice(jobs, func(i, k int) bool { return jobs[i].Name < jobs[k].Name })
-	orig := api.DeepCopy(cj).(*api.CronJob)
+	orig := api.DeepCopyOf(cj)
 	cj.Status.Active = nil
 	var succeeded, failed []*api.Job
 	for _, j := range jobs {
@@ -139,12 +89,12 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 
 	sched, err := api.ParseCronSchedule(cj.Spec.Schedule)
 	if err != nil {
-		c.Recorder.Event(cj, api.EventWarning, "UnparseableSchedule", "unparseable schedule %q: %v", cj.Spec.Schedule, err)
+		c.recorder.Event(cj, api.EventWarning, "UnparseableSchedule", "unparseable schedule %q: %v", cj.Spec.Schedule, err)
 		return c.writeStatus(ctx, orig, cj)
 	}
 	loc, err := cj.Location()
 	if err != nil {
-		c.Recorder.Event(cj, api.EventWarning, "UnknownTimeZone", "unknown time zone %q: %v", *cj.Spec.TimeZone, err)
+		c.recorder.Event(cj, api.EventWarning, "UnknownTimeZone", "unknown time zone %q: %v", *cj.Spec.TimeZone, err)
 		return c.writeStatus(ctx, orig, cj)
 	}
 	if cj.IsSuspended() {
@@ -178,56 +128,56 @@ func (c *CronJobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if missed > maxMissedRuns {
-		c.Recorder.Event(cj, api.EventWarning, "TooManyMissedTimes",
+		c.recorder.Event(cj, api.EventWarning, "TooManyMissedTimes",
 			"more than %d schedule times were missed; running only the latest, %s (set startingDeadlineSeconds to bound the catch-up)", maxMissedRuns, due.UTC().Format(time.RFC3339))
 	}
 
 	if !due.IsZero() {
-		if err := c.run(ctx, cj, jk, due); err != nil {
+		if err := c.run(ctx, cj, due); err != nil {
 			return err
 		}
 	}
 	if next := sched.Next(now.In(loc)); !next.IsZero() {
-		c.waker.at(ctx, key, next)
+		c.waker.at(key, next)
 	}
 	return c.writeStatus(ctx, orig, cj)
 }
 
 // run starts the Job for schedule time due, following the concurrency policy; it
 // leaves lastScheduleTime alone when Forbid makes the run wait for the active one.
-func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, jk *api.KindInfo, due time.Time) error {
+func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, due time.Time) error {
 	name := CronJobRunName(cj.Name, due)
-	if c.Jobs.Get(cj.Namespace+"/"+name) != nil {
+	if _, ok := c.jobs.GetByName(cj.Namespace, name); ok {
 		cj.Status.LastScheduleTime = api.NewTime(due)
 		return nil
 	}
 	if len(cj.Status.Active) > 0 {
 		switch cj.Spec.ConcurrencyPolicy {
 		case api.ConcurrencyForbid:
-			c.Recorder.Event(cj, api.EventNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
+			c.recorder.Event(cj, api.EventNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
 			return nil
 		case api.ConcurrencyReplace:
 			for _, ref := range cj.Status.Active {
-				if _, err := c.Client.Delete(ctx, jk, ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
+				if _, err := c.client.Delete(ctx, api.KindOfType[*api.Job](), ref.Namespace, ref.Name); err != nil && !client.IsNotFound(err) {
 					return err
 				}
-				c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", ref.Name)
+				c.recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", ref.Name)
 			}
 			cj.Status.Active = nil
 		}
 	}
 	job := cronJobJob(cj, name)
 	job.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = due.UTC().Format(time.RFC3339)
-	created, err := c.Client.Create(ctx, job)
+	created, err := c.client.Create(ctx, job)
 	switch {
 	case client.IsAlreadyExists(err):
 	case err != nil:
-		c.Recorder.Event(cj, api.EventWarning, "FailedCreate", "Error creating job: %v", err)
+		c.recorder.Event(cj, api.EventWarning, "FailedCreate", "Error creating job: %v", err)
 		return err
 	default:
 		m := created.GetObjectMeta()
 		cj.Status.Active = append(cj.Status.Active, api.ObjectReference{APIVersion: "batch/v1", Kind: "Job", Namespace: m.Namespace, Name: m.Name, UID: m.UID})
-		c.Recorder.Event(cj, api.EventNormal, "SuccessfulCreate", "Created job %s", name)
+		c.recorder.Event(cj, api.EventNormal, "SuccessfulCreate", "Created job %s", name)
 	}
 	cj.Status.LastScheduleTime = api.NewTime(due)
 	return nil
@@ -238,15 +188,14 @@ func (c *CronJobController) run(ctx context.Context, cj *api.CronJob, jk *api.Ki
 func CronJobJob(cj *api.CronJob, name string) *api.Job { return cronJobJob(cj, name) }
 
 func cronJobJob(cj *api.CronJob, name string) *api.Job {
-	t := api.DeepCopy(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec}).(*api.Job)
+	t := api.DeepCopyOf(&api.Job{ObjectMeta: cj.Spec.JobTemplate.Metadata, Spec: cj.Spec.JobTemplate.Spec})
 	j := &api.Job{TypeMeta: api.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, Spec: t.Spec}
 	j.Name, j.Namespace = name, cj.Namespace
 	j.Labels, j.Annotations = t.Labels, t.Annotations
 	if j.Annotations == nil {
 		j.Annotations = map[string]string{}
 	}
-	yes := true
-	j.OwnerReferences = []api.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
+	j.OwnerReferences = []api.OwnerReference{OwnerRef(cj)}
 	return j
 }
 
@@ -275,13 +224,12 @@ func (c *CronJobController) pruneHistory(ctx context.Context, cj *api.CronJob, j
 		return
 	}
 	sort.Slice(jobs, func(i, k int) bool { return jobStart(jobs[i]).Before(jobStart(jobs[k])) })
-	jk, _ := api.LookupKind("jobs")
 	for _, j := range jobs[:len(jobs)-int(*limit)] {
-		if _, err := c.Client.Delete(ctx, jk, j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
-			c.Logger.Warn("deleting old job failed", zap.String("job", j.Key()), zap.Error(err))
+		if _, err := c.client.Delete(ctx, api.KindOfType[*api.Job](), j.Namespace, j.Name); err != nil && !client.IsNotFound(err) {
+			c.log.Warn("deleting old job failed", zap.String("job", j.Key()), zap.Error(err))
 			continue
 		}
-		c.Recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", j.Name)
+		c.recorder.Event(cj, api.EventNormal, "SuccessfulDelete", "Deleted job %s", j.Name)
 	}
 }
 
@@ -305,6 +253,6 @@ func (c *CronJobController) writeStatus(ctx context.Context, orig, cj *api.CronJ
 	if bytes.Equal(a, b) {
 		return nil
 	}
-	_, err := c.Client.UpdateStatus(ctx, cj)
+	_, err := c.client.UpdateStatus(ctx, cj)
 	return err
 }

@@ -48,8 +48,9 @@ func startCronJobController(t *testing.T) (*client.Client, *manualClock) {
 	cl := newTestAPI(t)
 	clock := newManualClock(time.Now().Truncate(time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
-	c := NewCronJobController(cl, zaptest.NewLogger(t))
-	c.Clock = clock
+	d := testDeps(t, cl)
+	d.Clock, d.Logger = clock, zaptest.NewLogger(t)
+	c := NewCronJobController(d)
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })

@@ -15,9 +15,7 @@ import (
 )
 
 func init() {
-	Register("daemonset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		(&DaemonSetController{Client: cl, Logger: log, Recorder: NewRecorder(cl, "daemonset-controller")}).Run(ctx)
-	})
+	Register("daemonset", func(d Deps) Runner { return NewDaemonSetController(d) })
 }
 
 // dsUnschedulableTaint is the taint Kubernetes gives a cordoned node; a DaemonSet whose
@@ -40,79 +38,56 @@ const dsUnschedulableTaint = "node.kubernetes.io/unschedulable"
 //
 // Pods are never adopted: a DaemonSet only manages the pods it made.
 type DaemonSetController struct {
-	Client *client.Client
-	// Logger is used as given (the registry names it); nil means no logging.
-	Logger *zap.Logger
-	// Recorder receives the controller's events; nil means none.
-	Recorder *Recorder
-	// Now returns the current time (for minReadySeconds); nil means time.Now.
-	Now func() time.Time
-
-	sets, pods, nodes *client.Informer
-	queue             *Queue
-	exp               *appsExpectations
-	history           *revisionHistory
+	base
+	sets       client.Typed[*api.DaemonSet]
+	pods       client.Typed[*api.Pod]
+	nodes      client.Typed[*api.Node]
+	exp        *expectations
+	podControl podControl
+	history    *revisionHistory
 }
 
-// Run works until ctx is cancelled.
-func (c *DaemonSetController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	c.queue = NewQueue()
-	c.exp = appsNewExpectations()
-	c.sets = client.NewInformer(c.Client, kindOrPanic("daemonsets"), "", client.ListOptions{}, c.Logger)
-	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
-	c.nodes = client.NewInformer(c.Client, kindOrPanic("nodes"), "", client.ListOptions{}, c.Logger)
-	c.history = newRevisionHistory(c.Client, c.Logger, "DaemonSet", c.queue)
-
-	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.sets.AddHandler(client.Handler{
-		OnAdd:    addSet,
-		OnUpdate: func(_, o api.Object) { addSet(o) },
-		OnDelete: func(o api.Object) { c.exp.forget(o.GetObjectMeta().Key()) },
+// NewDaemonSetController returns a controller reading DaemonSets, their pods and
+// revisions, and the nodes from d's factory.
+func NewDaemonSetController(d Deps) *DaemonSetController {
+	c := &DaemonSetController{base: newBase(d, "daemonset-controller", 1),
+		sets: client.For[*api.DaemonSet](d.Factory), pods: client.For[*api.Pod](d.Factory), nodes: client.For[*api.Node](d.Factory)}
+	c.exp = newExpectations(c.clock)
+	c.podControl = podControl{client: c.client, recorder: c.recorder, exp: c.exp, log: c.log}
+	c.history = newRevisionHistory(&c.base, "DaemonSet")
+	c.sets.AddHandler(client.TypedHandler[*api.DaemonSet]{
+		OnAdd:    func(ds *api.DaemonSet) { c.enqueue(ds) },
+		OnUpdate: func(_, ds *api.DaemonSet) { c.enqueue(ds) },
+		OnDelete: func(ds *api.DaemonSet) { c.exp.forget(ds.Key()) },
 	})
-	onPod := func(o api.Object, deleted bool) {
-		p := o.(*api.Pod)
+	onPod := func(p *api.Pod, deleted bool) {
 		c.exp.observe(p.Key(), false)
 		if deleted || p.DeletionTimestamp != nil {
 			c.exp.observe(p.Key(), true)
 		}
-		if ref := p.ControllerRef(); ref != nil && ref.Kind == "DaemonSet" {
-			c.queue.Add(p.Namespace + "/" + ref.Name)
-		}
+		c.enqueueController("DaemonSet", p)
 	}
-	c.pods.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { onPod(o, false) },
-		OnUpdate: func(_, o api.Object) { onPod(o, false) },
-		OnDelete: func(o api.Object) { onPod(o, true) },
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{
+		OnAdd:    func(p *api.Pod) { onPod(p, false) },
+		OnUpdate: func(_, p *api.Pod) { onPod(p, false) },
+		OnDelete: func(p *api.Pod) { onPod(p, true) },
 	})
 	// Heartbeats update a node's status every few seconds; only what decides where
 	// daemons run (labels, spec, deletion) is worth a sync of every set.
-	c.nodes.AddHandler(client.Handler{
-		OnAdd: func(api.Object) { c.enqueueAll() },
-		OnUpdate: func(old, o api.Object) {
-			on, nn := old.(*api.Node), o.(*api.Node)
+	c.nodes.AddHandler(client.TypedHandler[*api.Node]{
+		OnAdd: func(*api.Node) { enqueueAll(&c.base, c.sets) },
+		OnUpdate: func(on, nn *api.Node) {
 			if !reflect.DeepEqual(on.Labels, nn.Labels) || !reflect.DeepEqual(on.Spec, nn.Spec) || (on.DeletionTimestamp == nil) != (nn.DeletionTimestamp == nil) {
-				c.enqueueAll()
+				enqueueAll(&c.base, c.sets)
 			}
 		},
-		OnDelete: func(api.Object) { c.enqueueAll() },
+		OnDelete: func(*api.Node) { enqueueAll(&c.base, c.sets) },
 	})
-	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.nodes, c.history.informer}, c.sync)
+	return c
 }
 
-func (c *DaemonSetController) enqueueAll() {
-	for _, o := range c.sets.List() {
-		c.queue.Add(o.GetObjectMeta().Key())
-	}
-}
+// Run works until ctx is cancelled.
+func (c *DaemonSetController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // dsNodeFit says whether a set's pod belongs on a node: run means a pod should be
 // made there, keep that a running one may stay (a cordon or a NoSchedule taint
@@ -189,12 +164,11 @@ func (s *dsNodeState) active() *api.Pod {
 }
 
 func (c *DaemonSetController) sync(ctx context.Context, key string) error {
-	o := c.sets.Get(key)
-	if o == nil {
+	ds, ok := c.sets.Get(key)
+	if !ok {
 		c.exp.forget(key)
 		return nil // deleted: the garbage collector removes its pods
 	}
-	ds := o.(*api.DaemonSet)
 	if ds.DeletionTimestamp != nil {
 		return nil
 	}
@@ -202,7 +176,7 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 	revs := c.history.owned(ds)
 	cur, err := c.history.current(ctx, ds, &ds.Spec.Template, ds.Status.CollisionCount, revs)
 	if errors.Is(err, errRevisionNameTaken) {
-		return c.countCollision(ctx, ds, err)
+		return countCollision(ctx, c.client, ds, func(o *api.DaemonSet) **int32 { return &o.Status.CollisionCount }, err)
 	}
 	if err != nil {
 		return err
@@ -210,16 +184,11 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 	hash := revisionHashOf(ds.Name, cur)
 	live := map[string]bool{hash: true}
 	states := map[string]*dsNodeState{}
-	for _, no := range c.nodes.List() {
-		n := no.(*api.Node)
+	for _, n := range c.nodes.List() {
 		run, keep := dsNodeFit(&ds.Spec.Template, n)
 		states[n.Name] = &dsNodeState{node: n, run: run, keep: keep}
 	}
-	for _, po := range c.pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace != ds.Namespace || !p.IsControlledBy(ds.UID) {
-			continue
-		}
+	for _, p := range c.pods.ControlledBy(ds.UID) {
 		s := states[p.Spec.NodeName]
 		if s == nil {
 			s = &dsNodeState{}
@@ -230,7 +199,7 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 	}
 	for _, s := range states {
 		sort.SliceStable(s.pods, func(i, j int) bool {
-			a, b := appsCreationTime(s.pods[i]), appsCreationTime(s.pods[j])
+			a, b := creationTime(s.pods[i]), creationTime(s.pods[j])
 			if !a.Equal(b) {
 				return a.Before(b)
 			}
@@ -253,18 +222,6 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 		err = perr
 	}
 	return err
-}
-
-// countCollision records in ds's status that the name of its next revision was
-// taken, so that the next sync hashes the template to another name.
-func (c *DaemonSetController) countCollision(ctx context.Context, ds *api.DaemonSet, cause error) error {
-	next := api.DeepCopy(ds).(*api.DaemonSet)
-	n := api.Int32Value(next.Status.CollisionCount, 0) + 1
-	next.Status.CollisionCount = &n
-	if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
-		return fmt.Errorf("%w; counting the collision: %w", cause, err)
-	}
-	return fmt.Errorf("%w; collision count now %d", cause, n)
 }
 
 // manage makes the missing pods and deletes those that do not belong.
@@ -312,19 +269,19 @@ func (c *DaemonSetController) manage(ctx context.Context, ds *api.DaemonSet, has
 	for _, p := range force {
 		zero := int64(0)
 		c.exp.expect(key, []string{p.Key()}, true)
-		if _, err := c.Client.DeleteWithGrace(ctx, kindOrPanic("pods"), p.Namespace, p.Name, &zero); err != nil && !client.IsNotFound(err) {
+		if _, err := c.client.DeleteWithGrace(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name, &zero); err != nil && !client.IsNotFound(err) {
 			c.exp.observe(p.Key(), true)
 			errs = append(errs, fmt.Errorf("deleting pod %s of a gone node: %w", p.Key(), err))
 			continue
 		}
-		c.Logger.Info("deleted pod of a gone node", zap.String("daemonset", key), zap.String("pod", p.Name), zap.String("node", p.Spec.NodeName))
+		c.log.Info("deleted pod of a gone node", zap.String("daemonset", key), zap.String("pod", p.Name), zap.String("node", p.Spec.NodeName))
 	}
-	for _, p := range del {
-		errs = append(errs, c.deletePod(ctx, ds, p, "pod does not belong on its node"))
+	errs = append(errs, c.podControl.delete(ctx, ds, del, "pod does not belong on its node"))
+	pods := make([]*api.Pod, len(create))
+	for i, node := range create {
+		pods[i] = daemonPod(ds, hash, node)
 	}
-	for _, node := range create {
-		errs = append(errs, c.createPod(ctx, ds, hash, node))
-	}
+	errs = append(errs, c.podControl.create(ctx, ds, pods, "the node lacks its daemon"))
 	return errors.Join(errs...)
 }
 
@@ -332,7 +289,7 @@ func (c *DaemonSetController) manage(ctx context.Context, ds *api.DaemonSet, has
 // then available ones while fewer than maxUnavailable nodes lack an available pod.
 // manage makes each node's new pod once its old one is gone.
 func (c *DaemonSetController) rollingUpdate(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
-	now := c.Now()
+	now := c.clock.Now()
 	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
 	desired, unavailable := 0, 0
 	var oldAvailable, oldUnavailable []*api.Pod
@@ -344,7 +301,7 @@ func (c *DaemonSetController) rollingUpdate(ctx context.Context, ds *api.DaemonS
 		p := s.active()
 		ok := false
 		if p != nil {
-			ok, _ = appsPodAvailable(p, minReady, now)
+			ok, _ = podAvailable(p, minReady, now)
 		}
 		if !ok {
 			unavailable++
@@ -368,53 +325,22 @@ func (c *DaemonSetController) rollingUpdate(ctx context.Context, ds *api.DaemonS
 		victims = append(victims, p)
 		unavailable++
 	}
-	var errs []error
-	for _, p := range victims {
-		errs = append(errs, c.deletePod(ctx, ds, p, "rolling update"))
-	}
-	return errors.Join(errs...)
+	return c.podControl.delete(ctx, ds, victims, "rolling update")
 }
 
-func (c *DaemonSetController) deletePod(ctx context.Context, ds *api.DaemonSet, p *api.Pod, why string) error {
-	c.exp.expect(ds.Key(), []string{p.Key()}, true)
-	_, err := c.Client.Delete(ctx, kindOrPanic("pods"), p.Namespace, p.Name)
-	if client.IsNotFound(err) {
-		err = nil
+// daemonPod is ds's pod for node, of the template with the given hash.
+func daemonPod(ds *api.DaemonSet, hash, node string) *api.Pod {
+	pod := podFromTemplate(ds, &ds.Spec.Template)
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
 	}
-	if err != nil {
-		c.exp.observe(p.Key(), true)
-		return fmt.Errorf("deleting pod %s: %w", p.Key(), err)
-	}
-	c.Logger.Info("deleted pod", zap.String("daemonset", ds.Key()), zap.String("pod", p.Name), zap.String("node", p.Spec.NodeName), zap.String("reason", why))
-	c.Recorder.Event(ds, api.EventNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
-	return nil
-}
-
-func (c *DaemonSetController) createPod(ctx context.Context, ds *api.DaemonSet, hash, node string) error {
-	pod := api.DeepCopy(&api.Pod{ObjectMeta: ds.Spec.Template.Metadata, Spec: ds.Spec.Template.Spec}).(*api.Pod)
-	pod.TypeMeta = api.TypeMeta{APIVersion: "v1", Kind: "Pod"}
-	m := &pod.ObjectMeta
-	m.Name, m.GenerateName, m.Namespace = ds.Name+"-"+appsRandomSuffix(5), "", ds.Namespace
-	m.UID, m.ResourceVersion, m.CreationTimestamp, m.DeletionTimestamp = "", "", nil, nil
-	if m.Labels == nil {
-		m.Labels = map[string]string{}
-	}
-	m.Labels[api.LabelControllerRevisionHash] = hash
-	m.OwnerReferences = []api.OwnerReference{OwnerRef(ds)}
+	pod.Labels[api.LabelControllerRevisionHash] = hash
 	pod.Spec.NodeName = node
-	c.exp.expect(ds.Key(), []string{pod.Key()}, false)
-	if _, err := c.Client.Create(ctx, pod); err != nil {
-		c.exp.observe(pod.Key(), false)
-		c.Recorder.Event(ds, api.EventWarning, "FailedCreate", "Error creating pod on node %s: %v", node, err)
-		return fmt.Errorf("creating pod for %s on node %s: %w", ds.Key(), node, err)
-	}
-	c.Logger.Info("created pod", zap.String("daemonset", ds.Key()), zap.String("pod", pod.Name), zap.String("node", node))
-	c.Recorder.Event(ds, api.EventNormal, "SuccessfulCreate", "Created pod: %s", pod.Name)
-	return nil
+	return pod
 }
 
 func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSet, hash string, states map[string]*dsNodeState) error {
-	now := c.Now()
+	now := c.clock.Now()
 	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
 	st := api.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount}
 	var recheck time.Duration
@@ -435,10 +361,10 @@ func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSe
 		if p.Labels[api.LabelControllerRevisionHash] == hash {
 			st.UpdatedNumberScheduled++
 		}
-		if appsPodReady(p) {
+		if podReady(p) {
 			st.NumberReady++
 		}
-		if ok, wait := appsPodAvailable(p, minReady, now); ok {
+		if ok, wait := podAvailable(p, minReady, now); ok {
 			st.NumberAvailable++
 		} else if wait > 0 && (recheck == 0 || wait < recheck) {
 			recheck = wait
@@ -452,9 +378,9 @@ func (c *DaemonSetController) updateStatus(ctx context.Context, ds *api.DaemonSe
 	if reflect.DeepEqual(st, ds.Status) {
 		return nil
 	}
-	next := api.DeepCopy(ds).(*api.DaemonSet)
+	next := api.DeepCopyOf(ds)
 	next.Status = st
-	_, err := c.Client.UpdateStatus(ctx, next)
+	_, err := c.client.UpdateStatus(ctx, next)
 	if client.IsConflict(err) || client.IsNotFound(err) {
 		return nil // a newer version is queued
 	}

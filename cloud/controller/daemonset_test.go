@@ -57,7 +57,7 @@ func (k *dsKubelet) act(ctx context.Context, t *testing.T, cl *client.Client, p 
 	case p.DeletionTimestamp != nil:
 		zero := int64(0)
 		_, err = cl.DeleteWithGrace(ctx, kind("pods"), p.Namespace, p.Name, &zero)
-	case p.IsTerminal() || appsPodReady(p) || (hold != nil && hold(p)):
+	case p.IsTerminal() || podReady(p) || (hold != nil && hold(p)):
 	default:
 		next := api.DeepCopy(p).(*api.Pod)
 		next.Status.Phase = api.PodRunning
@@ -139,7 +139,7 @@ func TestDaemonSetFollowsNodes(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
 	startDSKubelet(t, cl)
-	startController(t, (&DaemonSetController{Client: cl}).Run)
+	startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
 
 	ssd := map[string]string{"disk": "ssd"}
 	dsNewNode(t, cl, "n1", ssd, false)
@@ -198,7 +198,7 @@ func TestDaemonSetFollowsNodes(t *testing.T) {
 	}
 	waitList(t, cl, "pods", "default", "the failed pod to be replaced", func(items []api.Object) bool {
 		got := dsPodsByNode(items)["n5"]
-		return len(got) == 1 && got[0].Name != failed.Name && appsPodReady(got[0])
+		return len(got) == 1 && got[0].Name != failed.Name && podReady(got[0])
 	})
 	dsWaitStatus(t, cl, "status of 2 ready pods", api.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2,
 		NumberReady: 2, UpdatedNumberScheduled: 2, NumberAvailable: 2})
@@ -209,7 +209,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 		t.Run(fmt.Sprintf("maxUnavailable=%d", maxUnavailable), func(t *testing.T) {
 			cl := newTestAPI(t)
 			kl := startDSKubelet(t, cl)
-			startController(t, (&DaemonSetController{Client: cl}).Run)
+			startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
 			nodes := []string{"n1", "n2", "n3", "n4"}
 			for _, n := range nodes {
 				dsNewNode(t, cl, n, nil, false)
@@ -236,7 +236,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 					if len(ps) > 1 {
 						t.Fatalf("two pods on node %s: %s and %s", p.Spec.NodeName, p.Name, ps[1].Name)
 					}
-					ready := appsPodReady(p)
+					ready := podReady(p)
 					if ready {
 						withReady++
 					}
@@ -318,8 +318,8 @@ func TestDaemonSetRevisionHistory(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
 	startDSKubelet(t, cl)
-	startController(t, (&DaemonSetController{Client: cl}).Run)
-	startController(t, (&GarbageCollector{Client: cl}).Run)
+	startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
+	startController(t, NewGarbageCollector(testDeps(t, cl)).Run)
 	dsNewNode(t, cl, "n1", nil, false)
 	ds := dsNew("agent", nil)
 	two := int32(2)
@@ -340,7 +340,7 @@ func TestDaemonSetRevisionHistory(t *testing.T) {
 		t.Helper()
 		waitList(t, cl, "pods", "default", "n1's pod at "+rev, func(items []api.Object) bool {
 			ps := dsPodsByNode(items)["n1"]
-			return len(ps) == 1 && "agent-"+ps[0].Labels[api.LabelControllerRevisionHash] == rev && appsPodReady(ps[0])
+			return len(ps) == 1 && "agent-"+ps[0].Labels[api.LabelControllerRevisionHash] == rev && podReady(ps[0])
 		})
 	}
 

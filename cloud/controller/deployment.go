@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"sort"
 	"strconv"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -16,102 +15,56 @@ import (
 )
 
 func init() {
-	Register("deployment", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		NewDeploymentController(cl, log).Run(ctx)
-	})
+	Register("deployment", func(d Deps) Runner { return NewDeploymentController(d) })
 }
 
 // DeploymentController rolls each Deployment's template out through one ReplicaSet
 // per template revision, by the Deployment's strategy, and reports its status and
 // its Available and Progressing conditions.
 type DeploymentController struct {
-	Client      *client.Client
-	Deployments *client.Informer
-	ReplicaSets *client.Informer
-	Pods        *client.Informer
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
-	// Recorder receives the ScalingReplicaSet events; nil means none. Run runs it.
-	Recorder *Recorder
-	Logger   *zap.Logger
-
-	queue *Queue
+	base
+	deployments client.Typed[*api.Deployment]
+	replicaSets client.Typed[*api.ReplicaSet]
+	pods        client.Typed[*api.Pod]
 }
 
-// NewDeploymentController returns a controller with fresh informers of all namespaces.
-func NewDeploymentController(cl *client.Client, log *zap.Logger) *DeploymentController {
-	inf := func(r string) *client.Informer {
-		k, _ := api.LookupKind(r)
-		return client.NewInformer(cl, k, "", client.ListOptions{}, log)
-	}
-	rec := NewRecorder(cl, "deployment-controller")
-	rec.Logger = log
-	return &DeploymentController{Client: cl, Deployments: inf("deployments"), ReplicaSets: inf("replicasets"), Pods: inf("pods"),
-		Recorder: rec, Logger: log}
-}
-
-// Run adds its handlers to the informers (which must not be running yet), runs them
-// and reconciles until ctx is cancelled.
-func (c *DeploymentController) Run(ctx context.Context) {
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.Logger = c.Logger.Named("deployment")
-	c.queue = NewQueue()
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	enq := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.Deployments.AddHandler(client.Handler{OnAdd: enq, OnUpdate: func(_, o api.Object) { enq(o) }, OnDelete: enq})
-	c.ReplicaSets.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { c.enqueueOwner(o) },
-		OnUpdate: func(old, o api.Object) { c.enqueueOwner(old); c.enqueueOwner(o) },
-		OnDelete: func(o api.Object) { c.enqueueOwner(o) },
+// NewDeploymentController returns a controller reading Deployments, ReplicaSets and
+// pods from d's factory.
+func NewDeploymentController(d Deps) *DeploymentController {
+	c := &DeploymentController{base: newBase(d, "deployment-controller", 4), deployments: client.For[*api.Deployment](d.Factory),
+		replicaSets: client.For[*api.ReplicaSet](d.Factory), pods: client.For[*api.Pod](d.Factory)}
+	c.deployments.AddHandler(onChange(func(dep *api.Deployment) { c.enqueue(dep) }))
+	c.replicaSets.AddHandler(client.TypedHandler[*api.ReplicaSet]{
+		OnAdd:    c.enqueueOwner,
+		OnUpdate: func(old, rs *api.ReplicaSet) { c.enqueueOwner(old); c.enqueueOwner(rs) },
+		OnDelete: c.enqueueOwner,
 	})
 	// Recreate waits for old pods to be gone; only their deletion matters here.
-	c.Pods.AddHandler(client.Handler{OnDelete: func(o api.Object) {
-		if ref := o.GetObjectMeta().ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" {
-			if rs := c.ReplicaSets.Get(o.GetObjectMeta().Namespace + "/" + ref.Name); rs != nil {
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{OnDelete: func(p *api.Pod) {
+		if ref := p.ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" {
+			if rs, ok := c.replicaSets.GetByName(p.Namespace, ref.Name); ok {
 				c.enqueueOwner(rs)
 			}
 		}
 	}})
-	if !client.StartInformers(ctx, c.Deployments, c.ReplicaSets, c.Pods) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, 4, c.Logger, c.sync)
+	return c
 }
+
+// Run reconciles until ctx is cancelled.
+func (c *DeploymentController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // enqueueOwner queues the Deployment controlling rs, or for an orphan every
 // Deployment of its namespace whose selector matches it.
-func (c *DeploymentController) enqueueOwner(o api.Object) {
-	m := o.GetObjectMeta()
-	if ref := m.ControllerRef(); ref != nil {
-		if ref.Kind == "Deployment" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-		return
-	}
-	for _, d := range c.Deployments.List() {
-		dep := d.(*api.Deployment)
-		if dep.Namespace != m.Namespace {
-			continue
-		}
-		if sel, err := dep.Spec.Selector.AsSelector(); err == nil && sel.Matches(m.Labels) {
-			c.queue.Add(dep.Key())
-		}
-	}
+func (c *DeploymentController) enqueueOwner(rs *api.ReplicaSet) {
+	enqueueOwnerOrAdopters(&c.base, "Deployment", rs, c.deployments, func(d *api.Deployment) *api.LabelSelector { return d.Spec.Selector })
 }
 
 func (c *DeploymentController) sync(ctx context.Context, key string) error {
-	o := c.Deployments.Get(key)
-	if o == nil {
+	cur, ok := c.deployments.Get(key)
+	if !ok {
 		return nil
 	}
-	d := api.DeepCopy(o).(*api.Deployment)
+	d := api.DeepCopyOf(cur)
 	if d.DeletionTimestamp != nil {
 		return nil
 	}
@@ -141,39 +94,7 @@ func (c *DeploymentController) claimReplicaSets(ctx context.Context, d *api.Depl
 	if err != nil {
 		return nil, nil
 	}
-	var out []*api.ReplicaSet
-	for _, o := range c.ReplicaSets.List() {
-		rs := o.(*api.ReplicaSet)
-		if rs.Namespace != d.Namespace {
-			continue
-		}
-		ref := rs.ControllerRef()
-		matches := sel.Matches(rs.Labels)
-		switch {
-		case ref != nil && ref.UID == d.UID && matches:
-			out = append(out, rs)
-		case ref != nil && ref.UID == d.UID:
-			next := api.DeepCopy(rs).(*api.ReplicaSet)
-			next.OwnerReferences = nil
-			for _, r := range rs.OwnerReferences {
-				if r.UID != d.UID {
-					next.OwnerReferences = append(next.OwnerReferences, r)
-				}
-			}
-			if _, err := c.Client.Update(ctx, next); err != nil && !client.IsNotFound(err) {
-				return nil, fmt.Errorf("releasing replicaset %s: %w", rs.Key(), err)
-			}
-		case ref == nil && matches && rs.DeletionTimestamp == nil:
-			next := api.DeepCopy(rs).(*api.ReplicaSet)
-			next.OwnerReferences = append(next.OwnerReferences, OwnerRef(d))
-			adopted, err := c.Client.Update(ctx, next)
-			if err != nil {
-				return nil, fmt.Errorf("adopting replicaset %s: %w", rs.Key(), err)
-			}
-			out = append(out, adopted.(*api.ReplicaSet))
-		}
-	}
-	return out, nil
+	return claim(ctx, c.client, c.log, d, sel, c.replicaSets.InNamespace(d.Namespace), func(*api.ReplicaSet) bool { return true })
 }
 
 // TemplateHash returns the pod-template-hash of a template: an FNV-1a hash of its
@@ -187,14 +108,14 @@ func TemplateHash(t *api.PodTemplateSpec, collisionCount *int32) string {
 	}
 	s := []byte(strconv.FormatUint(uint64(h.Sum32()), 10))
 	for i := range s {
-		s[i] = appsSuffixAlphabet[int(s[i])%len(appsSuffixAlphabet)]
+		s[i] = suffixAlphabet[int(s[i])%len(suffixAlphabet)]
 	}
 	return string(s)
 }
 
 // sameTemplate reports whether rs runs d's template, ignoring the hash label.
 func sameTemplate(rs *api.ReplicaSet, d *api.Deployment) bool {
-	a := api.DeepCopy(&api.Pod{ObjectMeta: rs.Spec.Template.Metadata, Spec: rs.Spec.Template.Spec}).(*api.Pod)
+	a := api.DeepCopyOf(&api.Pod{ObjectMeta: rs.Spec.Template.Metadata, Spec: rs.Spec.Template.Spec})
 	delete(a.Labels, api.LabelPodTemplateHash)
 	ja, _ := json.Marshal(api.PodTemplateSpec{Metadata: a.ObjectMeta, Spec: a.Spec})
 	jb, _ := json.Marshal(d.Spec.Template)
@@ -255,9 +176,9 @@ func appsSumReplicas(rss []*api.ReplicaSet) (spec, available int) {
 }
 
 // getNewRS returns the ReplicaSet of d's template, bringing its revision, change cause
-// and minReadySeconds up to date, or creates it with the given replicas when create is
-// set. It returns nil, nil when there is none and create is not set.
-func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, create bool, initial int) (*api.ReplicaSet, error) {
+// and minReadySeconds up to date, or creates it with the given replicas when mayCreate
+// is set. It returns nil, nil when there is none and mayCreate is not set.
+func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, appsNewRS *api.ReplicaSet, old []*api.ReplicaSet, mayCreate bool, initial int) (*api.ReplicaSet, error) {
 	rev := strconv.FormatInt(appsMaxRevision(old)+1, 10)
 	if appsNewRS != nil {
 		cause := d.Annotations[api.AnnotationChangeCause]
@@ -265,7 +186,7 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 			(cause == "" || appsNewRS.Annotations[api.AnnotationChangeCause] == cause) {
 			return appsNewRS, nil
 		}
-		next := api.DeepCopy(appsNewRS).(*api.ReplicaSet)
+		next := api.DeepCopyOf(appsNewRS)
 		if next.Annotations == nil {
 			next.Annotations = map[string]string{}
 		}
@@ -276,13 +197,13 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 			next.Annotations[api.AnnotationChangeCause] = cause
 		}
 		next.Spec.MinReadySeconds = d.Spec.MinReadySeconds
-		out, err := c.Client.Update(ctx, next)
+		out, err := update(ctx, c.client, next)
 		if err != nil {
 			return nil, fmt.Errorf("updating replicaset %s: %w", appsNewRS.Key(), err)
 		}
-		return out.(*api.ReplicaSet), nil
+		return out, nil
 	}
-	if !create {
+	if !mayCreate {
 		return nil, nil
 	}
 	hash := TemplateHash(&d.Spec.Template, d.Status.CollisionCount)
@@ -294,14 +215,14 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	if cause := d.Annotations[api.AnnotationChangeCause]; cause != "" {
 		rs.Annotations[api.AnnotationChangeCause] = cause
 	}
-	tmpl := api.DeepCopy(&api.Pod{ObjectMeta: d.Spec.Template.Metadata, Spec: d.Spec.Template.Spec}).(*api.Pod)
+	tmpl := api.DeepCopyOf(&api.Pod{ObjectMeta: d.Spec.Template.Metadata, Spec: d.Spec.Template.Spec})
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[api.LabelPodTemplateHash] = hash
 	rs.Labels = tmpl.Labels
 	rs.Spec.Template = api.PodTemplateSpec{Metadata: tmpl.ObjectMeta, Spec: tmpl.Spec}
-	sel := api.DeepCopy(&api.Deployment{Spec: api.DeploymentSpec{Selector: d.Spec.Selector}}).(*api.Deployment).Spec.Selector
+	sel := api.DeepCopyOf(&api.Deployment{Spec: api.DeploymentSpec{Selector: d.Spec.Selector}}).Spec.Selector
 	if sel.MatchLabels == nil {
 		sel.MatchLabels = map[string]string{}
 	}
@@ -311,22 +232,21 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	rs.Spec.Replicas = &n
 	rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
 	setReplicasAnnotations(rs, d)
-	out, err := c.Client.Create(ctx, rs)
+	out, err := create(ctx, c.client, rs)
 	if client.IsAlreadyExists(err) {
-		rsKind, _ := api.LookupKind("replicasets")
-		cur, gerr := c.Client.Get(ctx, rsKind, rs.Namespace, rs.Name)
+		ex, gerr := get[*api.ReplicaSet](ctx, c.client, rs.Namespace, rs.Name)
 		if gerr != nil {
 			return nil, gerr
 		}
-		if ex := cur.(*api.ReplicaSet); ex.IsControlledBy(d.UID) && sameTemplate(ex, d) {
+		if ex.IsControlledBy(d.UID) && sameTemplate(ex, d) {
 			return ex, nil
 		}
 		// A different ReplicaSet holds the name: count the collision so that the
 		// next hash differs.
-		next := api.DeepCopy(d).(*api.Deployment)
+		next := api.DeepCopyOf(d)
 		cc := api.Int32Value(next.Status.CollisionCount, 0) + 1
 		next.Status.CollisionCount = &cc
-		if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
+		if _, err := c.client.UpdateStatus(ctx, next); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("replicaset %s exists with another template; collision count now %d", rs.Key(), cc)
@@ -334,11 +254,11 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	if err != nil {
 		return nil, fmt.Errorf("creating replicaset %s: %w", rs.Key(), err)
 	}
-	c.Logger.Info("created replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name), zap.String("revision", rev))
+	c.log.Info("created replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name), zap.String("revision", rev))
 	if n > 0 {
-		c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
+		c.recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
 	}
-	return out.(*api.ReplicaSet), nil
+	return out, nil
 }
 
 func (c *DeploymentController) rolloutRolling(ctx context.Context, d *api.Deployment, rss []*api.ReplicaSet) error {
@@ -464,13 +384,9 @@ func (c *DeploymentController) rolloutRecreate(ctx context.Context, d *api.Deplo
 		return c.syncStatus(ctx, d, appsNewRS, old, false)
 	}
 	// The new pods start only once every old one is gone.
-	for _, o := range c.Pods.List() {
-		p := o.(*api.Pod)
-		if p.Namespace != d.Namespace || p.IsTerminal() {
-			continue
-		}
-		for _, rs := range old {
-			if p.IsControlledBy(rs.UID) {
+	for _, rs := range old {
+		for _, p := range c.pods.ControlledBy(rs.UID) {
+			if !p.IsTerminal() {
 				return c.syncStatus(ctx, d, appsNewRS, old, false)
 			}
 		}
@@ -524,12 +440,11 @@ func (c *DeploymentController) cleanup(ctx context.Context, d *api.Deployment, o
 		return nil
 	}
 	sort.SliceStable(idle, func(i, j int) bool { return Revision(idle[i]) < Revision(idle[j]) })
-	rsKind, _ := api.LookupKind("replicasets")
 	for _, rs := range idle[:len(idle)-limit] {
-		if _, err := c.Client.Delete(ctx, rsKind, rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
+		if _, err := c.client.Delete(ctx, api.KindOfType[*api.ReplicaSet](), rs.Namespace, rs.Name); err != nil && !client.IsNotFound(err) {
 			return fmt.Errorf("deleting old replicaset %s: %w", rs.Key(), err)
 		}
-		c.Logger.Info("deleted old replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name))
+		c.log.Info("deleted old replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name))
 	}
 	return nil
 }

@@ -49,26 +49,26 @@ func setReplicasAnnotations(rs *api.ReplicaSet, d *api.Deployment) bool {
 // scaleRS sets rs's replicas to n and records d's sizes on it; it reports whether
 // anything changed.
 func (c *DeploymentController) scaleRS(ctx context.Context, d *api.Deployment, rs *api.ReplicaSet, n int) (bool, error) {
-	next := api.DeepCopy(rs).(*api.ReplicaSet)
+	next := api.DeepCopyOf(rs)
 	annotated := setReplicasAnnotations(next, d)
 	if appsReplicas(rs) == n && !annotated {
 		return false, nil
 	}
 	v := int32(n)
 	next.Spec.Replicas = &v
-	if _, err := c.Client.Update(ctx, next); err != nil {
+	if _, err := c.client.Update(ctx, next); err != nil {
 		return false, fmt.Errorf("scaling replicaset %s to %d: %w", rs.Key(), n, err)
 	}
 	if appsReplicas(rs) == n {
 		return true, nil
 	}
-	c.Logger.Info("scaled replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name),
+	c.log.Info("scaled replicaset", zap.String("deployment", d.Key()), zap.String("replicaset", rs.Name),
 		zap.Int("from", appsReplicas(rs)), zap.Int("to", n))
 	dir := "up"
 	if n < appsReplicas(rs) {
 		dir = "down"
 	}
-	c.Recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled %s replica set %s to %d", dir, rs.Name, n)
+	c.recorder.Event(d, api.EventNormal, "ScalingReplicaSet", "Scaled %s replica set %s to %d", dir, rs.Name, n)
 	return true, nil
 }
 

@@ -19,19 +19,19 @@ func (c *DeploymentController) syncStatus(ctx context.Context, d *api.Deployment
 	if appsNewRS != nil {
 		rev := strconv.FormatInt(Revision(appsNewRS), 10)
 		if Revision(appsNewRS) > 0 && d.Annotations[api.AnnotationRevision] != rev {
-			next := api.DeepCopy(d).(*api.Deployment)
+			next := api.DeepCopyOf(d)
 			if next.Annotations == nil {
 				next.Annotations = map[string]string{}
 			}
 			next.Annotations[api.AnnotationRevision] = rev
-			out, err := c.Client.Update(ctx, next)
+			out, err := update(ctx, c.client, next)
 			if err != nil {
 				return fmt.Errorf("recording revision of deployment %s: %w", d.Key(), err)
 			}
-			d = out.(*api.Deployment)
+			d = out
 		}
 	}
-	now := c.Now()
+	now := c.clock.Now()
 	want := api.Int32Value(d.Spec.Replicas, 1)
 	st := api.DeploymentStatus{ObservedGeneration: d.Generation, CollisionCount: d.Status.CollisionCount,
 		Conditions: append([]api.DeploymentCondition(nil), d.Status.Conditions...)}
@@ -81,7 +81,7 @@ func (c *DeploymentController) syncStatus(ctx context.Context, d *api.Deployment
 		if left := prog.LastUpdateTime.Add(deadline).Sub(now); left < 0 {
 			setDeploymentCondition(&st, api.DeploymentProgressing, api.ConditionFalse, api.ReasonProgressDeadlineExceeded,
 				fmt.Sprintf("ReplicaSet %q has timed out progressing.", rsName), now)
-			c.Logger.Info("rollout exceeded its progress deadline", zap.String("deployment", d.Key()))
+			c.log.Info("rollout exceeded its progress deadline", zap.String("deployment", d.Key()))
 		} else {
 			c.queue.AddAfter(d.Key(), left+time.Second)
 		}
@@ -89,9 +89,9 @@ func (c *DeploymentController) syncStatus(ctx context.Context, d *api.Deployment
 	if appsStatusEqual(d.Status, st) {
 		return nil
 	}
-	next := api.DeepCopy(d).(*api.Deployment)
+	next := api.DeepCopyOf(d)
 	next.Status = st
-	_, err := c.Client.UpdateStatus(ctx, next)
+	_, err := c.client.UpdateStatus(ctx, next)
 	if client.IsNotFound(err) {
 		return nil
 	}

@@ -7,125 +7,88 @@ import (
 	"sort"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 func init() {
-	Register("endpoints", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		svcKind, _ := api.LookupKind("services")
-		epKind, _ := api.LookupKind("endpoints")
-		podKind, _ := api.LookupKind("pods")
-		c := &EndpointsController{
-			Client:    cl,
-			Services:  client.NewInformer(cl, svcKind, "", client.ListOptions{}, log),
-			Endpoints: client.NewInformer(cl, epKind, "", client.ListOptions{}, log),
-			Pods:      client.NewInformer(cl, podKind, "", client.ListOptions{}, log),
-			Logger:    log,
-		}
-		c.Run(ctx)
-	})
+	Register("endpoints", func(d Deps) Runner { return NewEndpointsController(d) })
 }
 
 // EndpointsController keeps, for every Service with a selector, an Endpoints object of
 // the same name that lists the pods the selector matches and that have an address:
 // ready pods under addresses, the others under notReadyAddresses, grouped by the
 // ports their containers resolve the Service's target ports to. The Endpoints is owned
-// by its Service, so the garbage collector removes it with the Service. Its informers
-// must not be running yet: Run adds its handlers to them and runs them.
+// by its Service, so the garbage collector removes it with the Service.
 type EndpointsController struct {
-	Client    *client.Client
-	Services  *client.Informer
-	Endpoints *client.Informer
-	Pods      *client.Informer
-	// Workers is how many Services are reconciled at once. If zero, 4.
-	Workers int
-	Logger  *zap.Logger
+	base
+	services  client.Typed[*api.Service]
+	endpoints client.Typed[*api.Endpoints]
+	pods      client.Typed[*api.Pod]
+}
 
-	queue *Queue
+// NewEndpointsController returns a controller reading Services, Endpoints and pods
+// from d's factory.
+func NewEndpointsController(d Deps) *EndpointsController {
+	c := &EndpointsController{base: newBase(d, "", 4),
+		services: client.For[*api.Service](d.Factory), endpoints: client.For[*api.Endpoints](d.Factory), pods: client.For[*api.Pod](d.Factory)}
+	c.services.AddHandler(onChange(func(svc *api.Service) { c.enqueue(svc) }))
+	// A changed or deleted Endpoints is put back as the Service wants it.
+	c.endpoints.AddHandler(client.TypedHandler[*api.Endpoints]{
+		OnUpdate: func(_, ep *api.Endpoints) { c.enqueue(ep) },
+		OnDelete: func(ep *api.Endpoints) { c.enqueue(ep) },
+	})
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{
+		OnAdd: c.enqueueForPod,
+		OnUpdate: func(old, p *api.Pod) {
+			c.enqueueForPod(p)
+			if !reflect.DeepEqual(old.Labels, p.Labels) {
+				c.enqueueForPod(old) // Services that matched the old labels lose it
+			}
+		},
+		OnDelete: c.enqueueForPod,
+	})
+	return c
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *EndpointsController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.Services.AddHandler(client.Handler{
-		OnAdd:    enqueue,
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
-		OnDelete: enqueue,
-	})
-	// A changed or deleted Endpoints is put back as the Service wants it.
-	c.Endpoints.AddHandler(client.Handler{
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
-		OnDelete: enqueue,
-	})
-	c.Pods.AddHandler(client.Handler{
-		OnAdd: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
-		OnUpdate: func(old, o api.Object) {
-			c.enqueueForPod(o.(*api.Pod))
-			if op := old.(*api.Pod); !reflect.DeepEqual(op.Labels, o.GetObjectMeta().Labels) {
-				c.enqueueForPod(op) // Services that matched the old labels lose it
-			}
-		},
-		OnDelete: func(o api.Object) { c.enqueueForPod(o.(*api.Pod)) },
-	})
-	if !client.StartInformers(ctx, c.Services, c.Endpoints, c.Pods) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, c.Workers, c.Logger.Named("endpoints"), c.sync)
-}
+func (c *EndpointsController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // enqueueForPod queues every Service of p's namespace whose selector matches it.
 func (c *EndpointsController) enqueueForPod(p *api.Pod) {
-	for _, o := range c.Services.List() {
-		svc := o.(*api.Service)
-		if svc.Namespace == p.Namespace && len(svc.Spec.Selector) > 0 &&
-			api.SelectorFromMap(svc.Spec.Selector).Matches(p.Labels) {
-			c.queue.Add(svc.Key())
+	for _, svc := range c.services.InNamespace(p.Namespace) {
+		if len(svc.Spec.Selector) > 0 && api.SelectorFromMap(svc.Spec.Selector).Matches(p.Labels) {
+			c.enqueue(svc)
 		}
 	}
 }
 
 func (c *EndpointsController) sync(ctx context.Context, key string) error {
-	o := c.Services.Get(key)
-	if o == nil {
+	svc, ok := c.services.Get(key)
+	if !ok {
 		return nil // the garbage collector removes the Endpoints it owned
 	}
-	svc := o.(*api.Service)
 	if len(svc.Spec.Selector) == 0 || svc.DeletionTimestamp != nil {
 		return nil // Endpoints of a Service without a selector are written by hand
 	}
-	var pods []*api.Pod
-	for _, po := range c.Pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace == svc.Namespace {
-			pods = append(pods, p)
-		}
-	}
-	subsets := EndpointSubsets(svc, pods)
+	subsets := EndpointSubsets(svc, c.pods.InNamespace(svc.Namespace))
 
-	epKind, _ := api.LookupKind("endpoints")
-	cur, _ := c.Endpoints.Get(key).(*api.Endpoints)
-	if cur == nil {
+	cur, ok := c.endpoints.Get(key)
+	if !ok {
 		// The informer may lag our own create: ask the API before creating.
-		got, err := c.Client.Get(ctx, epKind, svc.Namespace, svc.Name)
+		got, err := get[*api.Endpoints](ctx, c.client, svc.Namespace, svc.Name)
 		if err != nil && !client.IsNotFound(err) {
 			return err
 		}
-		cur, _ = got.(*api.Endpoints)
+		cur = got
 	}
 	if cur == nil {
-		ep := epKind.NewObject().(*api.Endpoints)
+		ep := newObject[*api.Endpoints]()
 		ep.Namespace, ep.Name = svc.Namespace, svc.Name
 		ep.Labels = copyLabels(svc.Labels)
 		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}
 		ep.Subsets = subsets
-		_, err := c.Client.Create(ctx, ep)
+		_, err := c.client.Create(ctx, ep)
 		if client.IsAlreadyExists(err) {
 			return fmt.Errorf("endpoints %s appeared meanwhile: %w", key, err) // retried
 		}
@@ -134,12 +97,12 @@ func (c *EndpointsController) sync(ctx context.Context, key string) error {
 	if reflect.DeepEqual(normalSubsets(cur.Subsets), subsets) && endpointsOwnedBy(cur, svc) {
 		return nil
 	}
-	next := api.DeepCopy(cur).(*api.Endpoints)
+	next := api.DeepCopyOf(cur)
 	next.Subsets = subsets
 	if !endpointsOwnedBy(next, svc) {
 		next.OwnerReferences = append(withoutServiceRefs(next.OwnerReferences), serviceOwnerRef(svc))
 	}
-	_, err := c.Client.Update(ctx, next)
+	_, err := c.client.Update(ctx, next)
 	return err
 }
 
@@ -230,7 +193,7 @@ func EndpointSubsets(svc *api.Service, pods []*api.Pod) []api.EndpointSubset {
 		}
 		addr := api.EndpointAddress{IP: p.Status.PodIP, NodeName: p.Spec.NodeName,
 			TargetRef: &api.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID}}
-		if podReady(p) {
+		if podServing(p) {
 			g.ready = append(g.ready, addr)
 		} else {
 			g.notReady = append(g.notReady, addr)

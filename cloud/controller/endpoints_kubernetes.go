@@ -29,8 +29,13 @@ type KubernetesEndpoints struct {
 	// reach the node's loopback.
 	Host string
 	// Port is the API server's port.
-	Port   int
-	Logger *zap.Logger
+	Port int
+
+	clock     Clock
+	log       *zap.Logger
+	factory   *client.Factory
+	endpoints client.Typed[*api.Endpoints]
+	changed   chan struct{}
 }
 
 const (
@@ -38,40 +43,45 @@ const (
 	kubernetesName      = "kubernetes"
 )
 
-// Run writes the Endpoints and keeps it so until ctx ends.
-func (k *KubernetesEndpoints) Run(ctx context.Context) {
-	if k.Logger == nil {
-		k.Logger = zap.NewNop()
-	}
-	epKind, _ := api.LookupKind("endpoints")
-	inf := client.NewInformer(k.Client, epKind, kubernetesNamespace,
-		client.ListOptions{FieldSelector: "metadata.name=" + kubernetesName}, k.Logger)
-	changed := make(chan struct{}, 1)
-	poke := func(api.Object) {
+// NewKubernetesEndpoints returns a writer of default/kubernetes's Endpoints for the
+// API server at host and port; d's factory tells it when someone changes them.
+func NewKubernetesEndpoints(d Deps, host string, port int) *KubernetesEndpoints {
+	d = d.withDefaults()
+	k := &KubernetesEndpoints{Client: d.Client, Host: host, Port: port, clock: d.Clock, log: d.Logger, factory: d.Factory,
+		endpoints: client.For[*api.Endpoints](d.Factory), changed: make(chan struct{}, 1)}
+	poke := func(ep *api.Endpoints) {
+		if ep.Namespace != kubernetesNamespace || ep.Name != kubernetesName {
+			return
+		}
 		select {
-		case changed <- struct{}{}:
+		case k.changed <- struct{}{}:
 		default:
 		}
 	}
-	inf.AddHandler(client.Handler{OnAdd: poke, OnUpdate: func(_, o api.Object) { poke(o) }, OnDelete: poke})
-	go inf.Run(ctx)
-	poke(nil)
+	k.endpoints.AddHandler(client.TypedHandler[*api.Endpoints]{OnAdd: poke, OnUpdate: func(_, ep *api.Endpoints) { poke(ep) }, OnDelete: poke})
+	return k
+}
+
+// Run writes the Endpoints and keeps it so until ctx ends.
+func (k *KubernetesEndpoints) Run(ctx context.Context) {
+	select {
+	case k.changed <- struct{}{}:
+	default:
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
+		case <-k.changed:
 		}
 		for {
 			err := k.Ensure(ctx)
 			if err == nil || ctx.Err() != nil {
 				break
 			}
-			k.Logger.Warn("writing the default/kubernetes Endpoints failed; retrying", zap.Error(err))
-			select {
-			case <-ctx.Done():
+			k.log.Warn("writing the default/kubernetes Endpoints failed; retrying", zap.Error(err))
+			if !sleep(ctx, k.clock, time.Second) {
 				return
-			case <-time.After(time.Second):
 			}
 		}
 	}
@@ -79,13 +89,10 @@ func (k *KubernetesEndpoints) Run(ctx context.Context) {
 
 // Ensure writes the Endpoints once, changing nothing when it is right already.
 func (k *KubernetesEndpoints) Ensure(ctx context.Context) error {
-	svcKind, _ := api.LookupKind("services")
-	epKind, _ := api.LookupKind("endpoints")
-	o, err := k.Client.Get(ctx, svcKind, kubernetesNamespace, kubernetesName)
+	svc, err := get[*api.Service](ctx, k.Client, kubernetesNamespace, kubernetesName)
 	if err != nil {
 		return err
 	}
-	svc := o.(*api.Service)
 	var subsets []api.EndpointSubset
 	if ip := advertiseIP(k.Host); ip != nil {
 		subsets = []api.EndpointSubset{{
@@ -93,9 +100,9 @@ func (k *KubernetesEndpoints) Ensure(ctx context.Context) error {
 			Ports:     []api.EndpointPort{{Name: "https", Port: int32(k.Port), Protocol: api.ProtocolTCP}},
 		}}
 	}
-	cur, err := k.Client.Get(ctx, epKind, kubernetesNamespace, kubernetesName)
+	ep, err := get[*api.Endpoints](ctx, k.Client, kubernetesNamespace, kubernetesName)
 	if client.IsNotFound(err) {
-		ep := epKind.NewObject().(*api.Endpoints)
+		ep := newObject[*api.Endpoints]()
 		ep.Namespace, ep.Name = kubernetesNamespace, kubernetesName
 		ep.Labels = copyLabels(svc.Labels)
 		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}
@@ -106,11 +113,10 @@ func (k *KubernetesEndpoints) Ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ep := cur.(*api.Endpoints)
 	if reflect.DeepEqual(normalSubsets(ep.Subsets), normalSubsets(subsets)) {
 		return nil
 	}
-	next := api.DeepCopy(ep).(*api.Endpoints)
+	next := api.DeepCopyOf(ep)
 	next.Subsets = subsets
 	_, err = k.Client.Update(ctx, next)
 	return err

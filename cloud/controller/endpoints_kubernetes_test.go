@@ -39,7 +39,7 @@ func TestKubernetesEndpoints(t *testing.T) {
 	if _, err := cl.Create(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	k := &KubernetesEndpoints{Client: cl, Host: "192.0.2.10", Port: 6443}
+	k := NewKubernetesEndpoints(testDeps(t, cl), "192.0.2.10", 6443)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { k.Run(runCtx); close(done) }()

@@ -21,13 +21,7 @@ func newEndpointsEnv(t *testing.T) *epEnv {
 	cl := newTestAPI(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	svcKind, _ := api.LookupKind("services")
-	epKind, _ := api.LookupKind("endpoints")
-	podKind, _ := api.LookupKind("pods")
-	c := &EndpointsController{Client: cl,
-		Services:  client.NewInformer(cl, svcKind, "", client.ListOptions{}, nil),
-		Endpoints: client.NewInformer(cl, epKind, "", client.ListOptions{}, nil),
-		Pods:      client.NewInformer(cl, podKind, "", client.ListOptions{}, nil)}
+	c := NewEndpointsController(testDeps(t, cl))
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })

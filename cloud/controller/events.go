@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -20,22 +19,28 @@ func NewRecorder(cl *client.Client, component string) *Recorder {
 	return events.NewRecorder(cl, component)
 }
 
+// newRecorder returns a recorder for component that writes through d's client and
+// stamps events with d's clock.
+func newRecorder(d Deps, component string) *Recorder {
+	r := events.NewRecorder(d.Client, component)
+	r.Logger, r.Clock = d.Logger, d.Clock
+	return r
+}
+
 func init() {
 	// Events are garbage after an hour; one sweeper for every recorder.
-	Register("event-gc", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		t := time.NewTicker(events.TTL)
-		defer t.Stop()
-		for {
-			if n, err := events.CleanupEvents(ctx, cl, events.TTL, time.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("deleting old events failed", zap.Error(err))
-			} else if n > 0 {
-				log.Debug("deleted old events", zap.Int("count", n))
+	Register("event-gc", func(d Deps) Runner {
+		return RunFunc(func(ctx context.Context) {
+			for {
+				if n, err := events.CleanupEvents(ctx, d.Client, events.TTL, d.Clock.Now()); err != nil && ctx.Err() == nil {
+					d.Logger.Warn("deleting old events failed", zap.Error(err))
+				} else if n > 0 {
+					d.Logger.Debug("deleted old events", zap.Int("count", n))
+				}
+				if !sleep(ctx, d.Clock, events.TTL) {
+					return
+				}
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
+		})
 	})
 }

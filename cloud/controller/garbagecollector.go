@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"go.uber.org/zap"
 
@@ -13,9 +12,7 @@ import (
 )
 
 func init() {
-	Register("garbage-collector", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		(&GarbageCollector{Client: cl, Logger: log}).Run(ctx)
-	})
+	Register("garbage-collector", func(d Deps) Runner { return NewGarbageCollector(d) })
 }
 
 // GarbageCollector deletes objects whose owners are all gone, as Kubernetes's
@@ -25,21 +22,27 @@ func init() {
 // it removes the references to that object from its dependents, then the finalizer,
 // which lets the API server remove the object.
 //
-// It watches every registered kind with an informer of its own, which is fine at
-// cloudbox's scale. Fill the exported fields and call Run once.
+// It reads every registered kind from the factory's shared informers, and finds an
+// owner's dependents through their owner index.
 type GarbageCollector struct {
-	Client *client.Client
-	// Logger is used as given (the registry names it); nil means no logging.
-	Logger *zap.Logger
-	// Workers is how many keys are processed at once. If zero, 2.
-	Workers int
-
+	base
 	informers map[string]*client.Informer // by resource
-	queue     *Queue
+}
 
-	mu sync.Mutex
-	// dependents maps an owner's UID to the keys of the objects that name it.
-	dependents map[string]map[string]bool
+// NewGarbageCollector returns a collector watching every kind through d's factory.
+func NewGarbageCollector(d Deps) *GarbageCollector {
+	gc := &GarbageCollector{base: newBase(d, "", 2), informers: map[string]*client.Informer{}}
+	for _, k := range api.Kinds() {
+		gc.informers[k.Resource] = d.Factory.Informer(k)
+	}
+	for _, k := range api.Kinds() {
+		gc.informers[k.Resource].AddHandler(client.Handler{
+			OnAdd:    func(o api.Object) { gc.observe(k, nil, o) },
+			OnUpdate: func(old, o api.Object) { gc.observe(k, old, o) },
+			OnDelete: func(o api.Object) { gc.forget(o) },
+		})
+	}
+	return gc
 }
 
 // Queue keys are "check|RESOURCE|KEY" (does this dependent still have an owner?),
@@ -55,63 +58,17 @@ func gcKey(op string, k *api.KindInfo, o api.Object) string {
 	return op + "|" + k.Resource + "|" + o.GetObjectMeta().Key()
 }
 
-// Run watches until ctx is cancelled.
-func (gc *GarbageCollector) Run(ctx context.Context) {
-	if gc.Logger == nil {
-		gc.Logger = zap.NewNop()
-	}
-	if gc.Workers == 0 {
-		gc.Workers = 2
-	}
-	gc.queue = NewQueue()
-	gc.dependents = map[string]map[string]bool{}
-	gc.informers = map[string]*client.Informer{}
-	for _, k := range api.Kinds() {
-		inf := client.NewInformer(gc.Client, k, "", client.ListOptions{}, gc.Logger)
-		inf.AddHandler(client.Handler{
-			OnAdd:    func(o api.Object) { gc.observe(k, nil, o) },
-			OnUpdate: func(old, o api.Object) { gc.observe(k, old, o) },
-			OnDelete: func(o api.Object) { gc.forget(k, o) },
-		})
-		gc.informers[k.Resource] = inf
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer gc.queue.ShutDown()
-	for _, inf := range gc.informers {
-		wg.Add(1)
-		go func() { defer wg.Done(); inf.Run(ctx) }()
-	}
-	for _, inf := range gc.informers {
-		if !client.WaitForSync(ctx, inf) {
-			return
-		}
-	}
-	for i := 0; i < gc.Workers; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); gc.work(ctx) }()
-	}
-	<-ctx.Done()
-}
+// Run works until ctx is cancelled.
+func (gc *GarbageCollector) Run(ctx context.Context) { gc.runQueue(ctx, gc.process) }
 
-// observe indexes an added or changed object and queues what it calls for.
+// observe queues what an added or changed object calls for.
 func (gc *GarbageCollector) observe(k *api.KindInfo, old, o api.Object) {
 	if old != nil {
-		gc.unindex(k, old)
 		gc.requeueOwners(old, o)
 	}
 	m := o.GetObjectMeta()
 	if len(m.OwnerReferences) > 0 {
-		dep := gcKey(gcCheck, k, o)
-		gc.mu.Lock()
-		for _, ref := range m.OwnerReferences {
-			if gc.dependents[ref.UID] == nil {
-				gc.dependents[ref.UID] = map[string]bool{}
-			}
-			gc.dependents[ref.UID][dep] = true
-		}
-		gc.mu.Unlock()
-		gc.queue.Add(dep)
+		gc.queue.Add(gcKey(gcCheck, k, o))
 	}
 	if m.DeletionTimestamp != nil && m.HasFinalizer(api.FinalizerOrphan) {
 		gc.queue.Add(gcKey(gcOrphan, k, o))
@@ -121,37 +78,30 @@ func (gc *GarbageCollector) observe(k *api.KindInfo, old, o api.Object) {
 	}
 }
 
-func (gc *GarbageCollector) unindex(k *api.KindInfo, o api.Object) {
-	dep := gcKey(gcCheck, k, o)
-	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	for _, ref := range o.GetObjectMeta().OwnerReferences {
-		if deps := gc.dependents[ref.UID]; deps != nil {
-			delete(deps, dep)
-			if len(deps) == 0 {
-				delete(gc.dependents, ref.UID)
-			}
-		}
-	}
-}
-
-// forget unindexes a deleted object and queues its dependents, whose owner it was.
-func (gc *GarbageCollector) forget(k *api.KindInfo, o api.Object) {
-	gc.unindex(k, o)
-	gc.mu.Lock()
-	var deps []string
-	for d := range gc.dependents[o.GetObjectMeta().UID] {
-		deps = append(deps, d)
-	}
-	gc.mu.Unlock()
-	for _, d := range deps {
-		gc.queue.Add(d)
+// forget queues the dependents of a deleted object, whose owner it was, and the
+// foreground deletions it may have held up.
+func (gc *GarbageCollector) forget(o api.Object) {
+	for _, d := range gc.dependents(o.GetObjectMeta().UID) {
+		gc.queue.Add(gcKey(gcCheck, d.kind, d.obj))
 	}
 	gc.requeueOwners(o, nil)
 }
 
-func (gc *GarbageCollector) work(ctx context.Context) {
-	gc.queue.Work(ctx, gc.Logger, gc.process)
+// dependent is a cached object with its kind.
+type dependent struct {
+	kind *api.KindInfo
+	obj  api.Object
+}
+
+// dependents returns the cached objects of every kind with an owner reference to uid.
+func (gc *GarbageCollector) dependents(uid string) []dependent {
+	var out []dependent
+	for _, inf := range gc.informers {
+		for _, o := range inf.ByIndex(client.IndexOwner, uid) {
+			out = append(out, dependent{inf.Kind(), o})
+		}
+	}
+	return out
 }
 
 func (gc *GarbageCollector) process(ctx context.Context, key string) error {
@@ -165,7 +115,7 @@ func (gc *GarbageCollector) process(ctx context.Context, key string) error {
 	if o == nil {
 		return nil // gone already
 	}
-	k, _ := api.KindOf(o)
+	k := inf.Kind()
 	switch op {
 	case gcOrphan:
 		return gc.orphan(ctx, k, o)
@@ -196,9 +146,9 @@ func (gc *GarbageCollector) check(ctx context.Context, k *api.KindInfo, o api.Ob
 	case len(alive) == len(m.OwnerReferences):
 		return nil
 	case len(alive) == 0:
-		gc.Logger.Info("deleting an object whose owners are gone",
+		gc.log.Info("deleting an object whose owners are gone",
 			zap.String("resource", k.Resource), zap.String("object", m.Key()))
-		_, err := gc.Client.Delete(ctx, k, m.Namespace, m.Name)
+		_, err := gc.client.Delete(ctx, k, m.Namespace, m.Name)
 		if client.IsNotFound(err) {
 			return nil
 		}
@@ -206,7 +156,7 @@ func (gc *GarbageCollector) check(ctx context.Context, k *api.KindInfo, o api.Ob
 	default:
 		next := api.DeepCopy(o)
 		next.GetObjectMeta().OwnerReferences = alive
-		_, err := gc.Client.Update(ctx, next)
+		_, err := gc.client.Update(ctx, next)
 		if client.IsNotFound(err) {
 			return nil
 		}
@@ -239,7 +189,7 @@ func (gc *GarbageCollector) ownerExists(ctx context.Context, namespace string, r
 			return true, nil
 		}
 	}
-	o, err := gc.Client.Get(ctx, k, ns, ref.Name)
+	o, err := gc.client.Get(ctx, k, ns, ref.Name)
 	if client.IsNotFound(err) {
 		return false, nil
 	}
@@ -265,7 +215,7 @@ func (gc *GarbageCollector) orphan(ctx context.Context, ok *api.KindInfo, owner 
 			}
 			ns = om.Namespace
 		}
-		l, err := gc.Client.ListAll(ctx, k, ns, client.ListOptions{})
+		l, err := gc.client.ListAll(ctx, k, ns, client.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", k.Resource, err)
 		}
@@ -277,8 +227,8 @@ func (gc *GarbageCollector) orphan(ctx context.Context, ok *api.KindInfo, owner 
 			}
 		}
 	}
-	gc.Logger.Info("orphaned the dependents", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
-	return updateLive(ctx, gc.Client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
+	gc.log.Info("orphaned the dependents", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
+	return updateLive(ctx, gc.client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
 		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerOrphan)
 	})
 }
@@ -294,7 +244,7 @@ func ownedBy(o api.Object, uid string) bool {
 
 func (gc *GarbageCollector) stripOwner(ctx context.Context, k *api.KindInfo, d api.Object, uid string) error {
 	dm := d.GetObjectMeta()
-	return updateLive(ctx, gc.Client, k, dm.Namespace, dm.Name, dm.UID, func(o api.Object) bool {
+	return updateLive(ctx, gc.client, k, dm.Namespace, dm.Name, dm.UID, func(o api.Object) bool {
 		m := o.GetObjectMeta()
 		var keep []api.OwnerReference
 		for _, ref := range m.OwnerReferences {

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -44,25 +43,9 @@ func (gc *GarbageCollector) foreground(ctx context.Context, ok *api.KindInfo, ow
 	if om.DeletionTimestamp == nil || !om.HasFinalizer(api.FinalizerForegroundDeletion) {
 		return nil
 	}
-	gc.mu.Lock()
-	var keys []string
-	for d := range gc.dependents[om.UID] {
-		keys = append(keys, d)
-	}
-	gc.mu.Unlock()
 	blocking := 0
-	for _, key := range keys {
-		_, rest, _ := strings.Cut(key, "|")
-		resource, objKey, _ := strings.Cut(rest, "|")
-		inf := gc.informers[resource]
-		if inf == nil {
-			continue
-		}
-		d := inf.Get(objKey)
-		if d == nil {
-			continue
-		}
-		k, _ := api.KindOf(d)
+	for _, dep := range gc.dependents(om.UID) {
+		k, d := dep.kind, dep.obj
 		dm := d.GetObjectMeta()
 		ref := ownerRefTo(d, om.UID)
 		if ref == nil {
@@ -88,22 +71,20 @@ func (gc *GarbageCollector) foreground(ctx context.Context, ok *api.KindInfo, ow
 			continue
 		}
 		policy := api.PropagationBackground
-		gc.mu.Lock()
-		if len(gc.dependents[dm.UID]) > 0 {
+		if len(gc.dependents(dm.UID)) > 0 {
 			policy = api.PropagationForeground
 		}
-		gc.mu.Unlock()
-		gc.Logger.Info("deleting a dependent of an owner deleted in the foreground", zap.String("resource", k.Resource),
+		gc.log.Info("deleting a dependent of an owner deleted in the foreground", zap.String("resource", k.Resource),
 			zap.String("object", dm.Key()), zap.String("owner", om.Key()), zap.String("policy", policy))
-		if _, err := gc.Client.DeleteWithOptions(ctx, k, dm.Namespace, dm.Name, client.DeleteOptions{PropagationPolicy: policy}); err != nil && !client.IsNotFound(err) {
+		if _, err := gc.client.DeleteWithOptions(ctx, k, dm.Namespace, dm.Name, client.DeleteOptions{PropagationPolicy: policy}); err != nil && !client.IsNotFound(err) {
 			return err
 		}
 	}
 	if blocking > 0 {
 		return nil // the dependents' deletions queue the owner again
 	}
-	gc.Logger.Info("dependents deleted; removing the owner", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
-	return updateLive(ctx, gc.Client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
+	gc.log.Info("dependents deleted; removing the owner", zap.String("resource", ok.Resource), zap.String("object", om.Key()))
+	return updateLive(ctx, gc.client, ok, om.Namespace, om.Name, om.UID, func(o api.Object) bool {
 		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerForegroundDeletion)
 	})
 }

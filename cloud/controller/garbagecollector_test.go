@@ -9,7 +9,7 @@ import (
 )
 
 func startGC(t *testing.T, cl *client.Client) {
-	startController(t, (&GarbageCollector{Client: cl}).Run)
+	startController(t, NewGarbageCollector(testDeps(t, cl)).Run)
 }
 
 func TestGarbageCollectorDeletesDependentsOfADeletedOwner(t *testing.T) {

@@ -43,6 +43,17 @@ func newTestAPI(t testing.TB) *client.Client {
 	return cl
 }
 
+// testDeps returns controller Deps over cl with a shared informer factory that runs
+// until the test ends.
+func testDeps(t testing.TB, cl *client.Client) Deps {
+	t.Helper()
+	f := client.NewFactory(cl, client.FactoryOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.Start(ctx)
+	t.Cleanup(func() { cancel(); f.Wait() })
+	return Deps{Client: cl, Factory: f}
+}
+
 func TestHarnessServes(t *testing.T) {
 	cl := newTestAPI(t)
 	nsKind, _ := api.LookupKind("namespaces")

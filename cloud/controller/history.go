@@ -40,40 +40,40 @@ func revisionHash(t *api.PodTemplateSpec, collisionCount *int32) string {
 // another hash.
 var errRevisionNameTaken = errors.New("the revision's name is taken by another revision")
 
-// revisionHistory keeps the ControllerRevisions of one controller's sets. The
-// controller runs its informer with its others (informer), and must use it only
-// after they have synced.
+// countCollision records in owner's status that the name of its next revision was
+// taken (the collision count that collisionCount points to grows by one), so that
+// the next sync hashes the template to another name. It returns cause, wrapped.
+func countCollision[T api.Object](ctx context.Context, cl *client.Client, owner T, collisionCount func(T) **int32, cause error) error {
+	next := api.DeepCopyOf(owner)
+	cc := collisionCount(next)
+	n := api.Int32Value(*cc, 0) + 1
+	*cc = &n
+	if _, err := cl.UpdateStatus(ctx, next); err != nil {
+		return fmt.Errorf("%w; counting the collision: %w", cause, err)
+	}
+	return fmt.Errorf("%w; collision count now %d", cause, n)
+}
+
+// revisionHistory keeps the ControllerRevisions of one controller's sets, read
+// from the factory's informer (which the controller waits for with its others).
 type revisionHistory struct {
-	client   *client.Client
-	log      *zap.Logger
-	informer *client.Informer
+	client    *client.Client
+	log       *zap.Logger
+	revisions client.Typed[*api.ControllerRevision]
 }
 
 // newRevisionHistory watches every ControllerRevision and queues the set of kind
 // ownerKind ("DaemonSet") that controls one that changes, so that a revision deleted
 // by hand is made again.
-func newRevisionHistory(cl *client.Client, log *zap.Logger, ownerKind string, queue *Queue) *revisionHistory {
-	h := &revisionHistory{client: cl, log: log,
-		informer: client.NewInformer(cl, kindOrPanic("controllerrevisions"), "", client.ListOptions{}, log)}
-	enqueue := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == ownerKind {
-			queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	h.informer.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }, OnDelete: enqueue})
+func newRevisionHistory(b *base, ownerKind string) *revisionHistory {
+	h := &revisionHistory{client: b.client, log: b.log, revisions: client.For[*api.ControllerRevision](b.factory)}
+	h.revisions.AddHandler(onChange(func(r *api.ControllerRevision) { b.enqueueController(ownerKind, r) }))
 	return h
 }
 
 // owned returns the revisions owner controls, lowest revision first.
 func (h *revisionHistory) owned(owner api.Object) []*api.ControllerRevision {
-	m := owner.GetObjectMeta()
-	var out []*api.ControllerRevision
-	for _, o := range h.informer.List() {
-		if r := o.(*api.ControllerRevision); r.Namespace == m.Namespace && r.IsControlledBy(m.UID) {
-			out = append(out, r)
-		}
-	}
+	out := h.revisions.ControlledBy(owner.GetObjectMeta().UID)
 	sortRevisions(out)
 	return out
 }
@@ -145,14 +145,14 @@ func (h *revisionHistory) current(ctx context.Context, owner api.Object, t *api.
 	if err := json.Unmarshal(data, r.Data); err != nil {
 		return nil, fmt.Errorf("copying the template of %s: %w", m.Key(), err)
 	}
-	out, err := h.client.Create(ctx, r)
+	out, err := create(ctx, h.client, r)
 	if client.IsAlreadyExists(err) {
-		o, gerr := h.client.Get(ctx, kindOrPanic("controllerrevisions"), r.Namespace, r.Name)
+		ex, gerr := get[*api.ControllerRevision](ctx, h.client, r.Namespace, r.Name)
 		if gerr != nil {
 			return nil, fmt.Errorf("reading controller revision %s: %w", r.Key(), gerr)
 		}
 		// The cache had not seen it yet.
-		if ex := o.(*api.ControllerRevision); ex.IsControlledBy(m.UID) && revisionHolds(ex, data) {
+		if ex.IsControlledBy(m.UID) && revisionHolds(ex, data) {
 			return h.renumber(ctx, m, ex, revs)
 		}
 		return nil, fmt.Errorf("controller revision %s: %w", r.Key(), errRevisionNameTaken)
@@ -161,7 +161,7 @@ func (h *revisionHistory) current(ctx context.Context, owner api.Object, t *api.
 		return nil, fmt.Errorf("creating controller revision %s: %w", r.Key(), err)
 	}
 	h.log.Info("created controller revision", zap.String("owner", m.Key()), zap.String("revision", r.Name), zap.Int64("number", r.Revision))
-	return out.(*api.ControllerRevision), nil
+	return out, nil
 }
 
 // renumber makes r the newest of revs unless it is already.
@@ -175,16 +175,16 @@ func (h *revisionHistory) renumber(ctx context.Context, owner *api.ObjectMeta, r
 	if r.Revision > newest {
 		return r, nil
 	}
-	next := api.DeepCopy(r).(*api.ControllerRevision)
+	next := api.DeepCopyOf(r)
 	next.Revision = newest + 1
-	out, err := h.client.Update(ctx, next)
+	out, err := update(ctx, h.client, next)
 	if err != nil {
 		// A conflict means the cache is behind; the next sync sees the newer copy.
 		return nil, fmt.Errorf("renumbering controller revision %s: %w", r.Key(), err)
 	}
 	h.log.Info("renumbered controller revision", zap.String("owner", owner.Key()), zap.String("revision", r.Name),
 		zap.Int64("from", r.Revision), zap.Int64("to", next.Revision))
-	return out.(*api.ControllerRevision), nil
+	return out, nil
 }
 
 // prune deletes the oldest of revs (lowest revision first) while more than limit of
@@ -200,7 +200,7 @@ func (h *revisionHistory) prune(ctx context.Context, owner *api.ObjectMeta, revs
 	var errs []error
 	for i := 0; i < len(old)-max(limit, 0); i++ {
 		r := old[i]
-		_, err := h.client.Delete(ctx, kindOrPanic("controllerrevisions"), r.Namespace, r.Name)
+		_, err := h.client.Delete(ctx, api.KindOfType[*api.ControllerRevision](), r.Namespace, r.Name)
 		if err != nil && !client.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("deleting controller revision %s: %w", r.Key(), err))
 			continue

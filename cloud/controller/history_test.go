@@ -85,7 +85,7 @@ func TestDaemonSetRevisionNameCollision(t *testing.T) {
 	mustCreate(t, cl, left)
 
 	dsNewNode(t, cl, "n1", nil, false)
-	startController(t, (&DaemonSetController{Client: cl}).Run)
+	startController(t, NewDaemonSetController(testDeps(t, cl)).Run)
 	ds = mustCreate(t, cl, ds).(*api.DaemonSet)
 	one := int32(1)
 	other := revisionHash(&ds.Spec.Template, &one)

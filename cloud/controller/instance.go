@@ -14,25 +14,7 @@ import (
 )
 
 func init() {
-	Register("instance", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		inf := func(resource string) *client.Informer {
-			k, _ := api.LookupKind(resource)
-			return client.NewInformer(cl, k, "", client.ListOptions{}, log)
-		}
-		c := &InstanceController{
-			Client:    cl,
-			Instances: inf("instances"),
-			Pods:      inf("pods"),
-			Flavors:   inf("flavors"),
-			Images:    inf("images"),
-			KeyPairs:  inf("keypairs"),
-			Volumes:   inf("volumes"),
-			Recorder:  NewRecorder(cl, "instance-controller"),
-			Logger:    log,
-		}
-		c.Recorder.Logger = log
-		c.Run(ctx)
-	})
+	Register("instance", func(d Deps) Runner { return NewInstanceController(d) })
 }
 
 // InstanceController gives each Instance that should run a launcher pod (one
@@ -46,17 +28,54 @@ func init() {
 // again on that node. A VM whose guest powers itself off stays off (SHUTOFF, power
 // state Stopped) until it is started, as with Nova.
 type InstanceController struct {
-	Client    *client.Client
-	Instances *client.Informer
-	Pods      *client.Informer
-	Flavors   *client.Informer
-	Images    *client.Informer
-	KeyPairs  *client.Informer
-	Volumes   *client.Informer
-	Recorder  *Recorder
-	Logger    *zap.Logger
+	base
+	instances client.Typed[*api.Instance]
+	pods      client.Typed[*api.Pod]
+	flavors   client.Typed[*api.Flavor]
+	images    client.Typed[*api.Image]
+	keyPairs  client.Typed[*api.KeyPair]
+	volumes   client.Typed[*api.VMVolume]
+}
 
-	queue *Queue
+// NewInstanceController returns a controller reading instances, their launcher
+// pods, flavors, images, key pairs and volumes from d's factory.
+func NewInstanceController(d Deps) *InstanceController {
+	f := d.Factory
+	c := &InstanceController{base: newBase(d, "instance-controller", 2), instances: client.For[*api.Instance](f), pods: client.For[*api.Pod](f),
+		flavors: client.For[*api.Flavor](f), images: client.For[*api.Image](f), keyPairs: client.For[*api.KeyPair](f),
+		volumes: client.For[*api.VMVolume](f)}
+	enqueue := func(inst *api.Instance) {
+		c.queue.Add(inst.Key())
+		c.enqueueVolumes(inst)
+	}
+	c.instances.AddHandler(client.TypedHandler[*api.Instance]{
+		OnAdd: enqueue,
+		OnUpdate: func(old, inst *api.Instance) {
+			enqueue(inst)
+			c.enqueueVolumes(old)
+		},
+		OnDelete: enqueue,
+	})
+	forPod := func(p *api.Pod) {
+		if name := p.Labels[api.LabelInstance]; name != "" && p.Spec.RuntimeClassName == api.RuntimeClassVM {
+			c.queue.Add(p.Namespace + "/" + name)
+		}
+	}
+	c.pods.AddHandler(client.TypedHandler[*api.Pod]{OnAdd: forPod, OnUpdate: func(_, p *api.Pod) { forPod(p) }, OnDelete: forPod})
+	// An instance waiting for its flavor, image or key pair goes on when it appears.
+	requeueAll := func(api.Object) {
+		for _, inst := range c.instances.List() {
+			c.queue.Add(inst.Key())
+		}
+	}
+	for _, inf := range []*client.Informer{c.flavors.Informer, c.images.Informer, c.keyPairs.Informer} {
+		inf.AddHandler(client.Handler{OnAdd: requeueAll, OnUpdate: func(_, o api.Object) { requeueAll(o) }})
+	}
+	c.volumes.AddHandler(client.TypedHandler[*api.VMVolume]{
+		OnAdd:    func(v *api.VMVolume) { c.queue.Add(volumeKeyPrefix + v.Key()) },
+		OnUpdate: func(_, v *api.VMVolume) { c.queue.Add(volumeKeyPrefix + v.Key()) },
+	})
+	return c
 }
 
 // A launcher pod requests the flavor's memory in full and its vCPUs at
@@ -70,51 +89,7 @@ const (
 
 // Run reconciles until ctx is cancelled.
 func (c *InstanceController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	c.queue = NewQueue()
-	enqueue := func(o api.Object) {
-		c.queue.Add(o.GetObjectMeta().Key())
-		if inst, ok := o.(*api.Instance); ok {
-			c.enqueueVolumes(inst)
-		}
-	}
-	c.Instances.AddHandler(client.Handler{
-		OnAdd: enqueue,
-		OnUpdate: func(old, o api.Object) {
-			enqueue(o)
-			c.enqueueVolumes(old.(*api.Instance))
-		},
-		OnDelete: enqueue,
-	})
-	forPod := func(o api.Object) {
-		p := o.(*api.Pod)
-		if name := p.Labels[api.LabelInstance]; name != "" && p.Spec.RuntimeClassName == api.RuntimeClassVM {
-			c.queue.Add(p.Namespace + "/" + name)
-		}
-	}
-	c.Pods.AddHandler(client.Handler{OnAdd: forPod, OnUpdate: func(_, o api.Object) { forPod(o) }, OnDelete: forPod})
-	// An instance waiting for its flavor, image or key pair goes on when it appears.
-	requeueAll := func(api.Object) {
-		for _, o := range c.Instances.List() {
-			c.queue.Add(o.GetObjectMeta().Key())
-		}
-	}
-	for _, inf := range []*client.Informer{c.Flavors, c.Images, c.KeyPairs} {
-		inf.AddHandler(client.Handler{OnAdd: requeueAll, OnUpdate: func(_, o api.Object) { requeueAll(o) }})
-	}
-	c.Volumes.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { c.queue.Add(volumeKeyPrefix + o.GetObjectMeta().Key()) },
-		OnUpdate: func(_, o api.Object) { c.queue.Add(volumeKeyPrefix + o.GetObjectMeta().Key()) },
-	})
-	if !client.StartInformers(ctx, c.Instances, c.Pods, c.Flavors, c.Images, c.KeyPairs, c.Volumes) {
-		return
-	}
-	runAppsWorkers(ctx, c.queue, 2, c.Logger.Named("instance"), func(ctx context.Context, key string) error {
+	c.runQueue(ctx, func(ctx context.Context, key string) error {
 		if vol, ok := strings.CutPrefix(key, volumeKeyPrefix); ok {
 			return c.syncVolume(ctx, vol)
 		}
@@ -133,18 +108,16 @@ func (c *InstanceController) enqueueVolumes(inst *api.Instance) {
 }
 
 func (c *InstanceController) sync(ctx context.Context, key string) error {
-	o := c.Instances.Get(key)
-	if o == nil {
+	inst, ok := c.instances.Get(key)
+	if !ok {
 		return nil // the garbage collector removes its pod
 	}
-	inst := o.(*api.Instance)
 	if inst.DeletionTimestamp != nil {
 		return nil
 	}
 	next := inst.Status
-	var pod *api.Pod
-	if po := c.Pods.Get(inst.Namespace + "/" + api.InstancePodName(inst.Name)); po != nil {
-		pod = po.(*api.Pod)
+	pod, ok := c.pods.GetByName(inst.Namespace, api.InstancePodName(inst.Name))
+	if ok {
 		if !pod.IsControlledBy(inst.UID) {
 			setState(&next, api.InstanceError, "PodNameTaken", fmt.Sprintf("pod %s exists and is not this instance's launcher", pod.Name))
 			return c.writeStatus(ctx, inst, next)
@@ -189,8 +162,8 @@ func (c *InstanceController) sync(ctx context.Context, key string) error {
 		if pod.Status.Phase == api.PodFailed {
 			reason, msg = "VMFailed", terminationMessage(pod)
 		}
-		if _, err := c.Client.Modify(ctx, instanceKind(), inst.Namespace, inst.Name, func(o api.Object) error {
-			o.(*api.Instance).Spec.PowerState = api.PowerStopped
+		if _, err := modify(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
+			cur.Spec.PowerState = api.PowerStopped
 			return nil
 		}); err != nil {
 			return err
@@ -222,20 +195,19 @@ type instanceProblem struct{ state, reason, message string }
 
 // resolve finds the instance's flavor and checks its image and key pair.
 func (c *InstanceController) resolve(inst *api.Instance) (*api.Flavor, *instanceProblem) {
-	var flavor *api.Flavor
-	if o := c.Flavors.Get(inst.Spec.Flavor); o != nil {
-		flavor = o.(*api.Flavor)
-	}
-	switch img := c.Images.Get(inst.Spec.Image); {
+	flavor, _ := c.flavors.Get(inst.Spec.Flavor)
+	switch img, found := c.images.Get(inst.Spec.Image); {
 	case flavor == nil:
 		return nil, &instanceProblem{api.InstanceError, "FlavorNotFound", fmt.Sprintf("flavor %q not found", inst.Spec.Flavor)}
-	case img == nil:
+	case !found:
 		return flavor, &instanceProblem{api.InstanceError, "ImageNotFound", fmt.Sprintf("image %q not found", inst.Spec.Image)}
-	case img.(*api.Image).Status.Phase != api.ImageActive:
+	case img.Status.Phase != api.ImageActive:
 		return flavor, &instanceProblem{api.InstanceBuild, "ImagePending", fmt.Sprintf("image %q is not active yet", inst.Spec.Image)}
 	}
-	if kp := inst.Spec.KeyPair; kp != "" && c.KeyPairs.Get(inst.Namespace+"/"+kp) == nil {
-		return flavor, &instanceProblem{api.InstanceError, "KeyPairNotFound", fmt.Sprintf("key pair %q not found in namespace %s", kp, inst.Namespace)}
+	if kp := inst.Spec.KeyPair; kp != "" {
+		if _, found := c.keyPairs.GetByName(inst.Namespace, kp); !found {
+			return flavor, &instanceProblem{api.InstanceError, "KeyPairNotFound", fmt.Sprintf("key pair %q not found in namespace %s", kp, inst.Namespace)}
+		}
 	}
 	return flavor, nil
 }
@@ -281,7 +253,7 @@ func launcherPod(inst *api.Instance, flavor *api.Flavor) *api.Pod {
 }
 
 func (c *InstanceController) createPod(ctx context.Context, inst *api.Instance, flavor *api.Flavor) error {
-	_, err := c.Client.Create(ctx, launcherPod(inst, flavor))
+	_, err := c.client.Create(ctx, launcherPod(inst, flavor))
 	if client.IsAlreadyExists(err) {
 		return nil // the informer has not seen it yet; the next sync will
 	}
@@ -293,8 +265,7 @@ func (c *InstanceController) createPod(ctx context.Context, inst *api.Instance, 
 }
 
 func (c *InstanceController) deletePod(ctx context.Context, inst *api.Instance, pod *api.Pod, reason, format string, args ...any) error {
-	podKind, _ := api.LookupKind("pods")
-	_, err := c.Client.Delete(ctx, podKind, pod.Namespace, pod.Name)
+	_, err := c.client.Delete(ctx, api.KindOfType[*api.Pod](), pod.Namespace, pod.Name)
 	if err != nil && !client.IsNotFound(err) {
 		return fmt.Errorf("deleting launcher pod %s: %w", pod.Key(), err)
 	}
@@ -359,12 +330,11 @@ func (c *InstanceController) writeStatus(ctx context.Context, inst *api.Instance
 		return nil
 	}
 	if inst.Status.State != next.State {
-		c.Logger.Info("instance state", zap.String("instance", inst.Key()), zap.String("from", inst.Status.State), zap.String("to", next.State), zap.String("reason", next.Reason))
+		c.log.Info("instance state", zap.String("instance", inst.Key()), zap.String("from", inst.Status.State), zap.String("to", next.State), zap.String("reason", next.Reason))
 	}
 	// Only the fields this controller owns are written over what the node reported
 	// meanwhile.
-	_, err := c.Client.ModifyStatus(ctx, instanceKind(), inst.Namespace, inst.Name, func(o api.Object) error {
-		cur := o.(*api.Instance)
+	_, err := modifyStatus(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
 		if cur.UID != inst.UID {
 			return errInstanceReplaced
 		}
@@ -384,30 +354,20 @@ func (c *InstanceController) writeStatus(ctx context.Context, inst *api.Instance
 var errInstanceReplaced = errors.New("instance replaced")
 
 func (c *InstanceController) event(inst *api.Instance, typ, reason, msg string) {
-	if c.Recorder != nil {
-		c.Recorder.Event(inst, typ, reason, "%s", msg)
+	if c.recorder != nil {
+		c.recorder.Event(inst, typ, reason, "%s", msg)
 	}
-}
-
-func instanceKind() *api.KindInfo {
-	k, _ := api.LookupKind("instances")
-	return k
 }
 
 // syncVolume sets a Volume's phase and attachments from the instances of its
 // namespace that have it plugged in (status) or ask for it (spec).
 func (c *InstanceController) syncVolume(ctx context.Context, key string) error {
-	o := c.Volumes.Get(key)
-	if o == nil {
+	vol, ok := c.volumes.Get(key)
+	if !ok {
 		return nil
 	}
-	vol := o.(*api.VMVolume)
 	var attachments []api.VolumeAttachment
-	for _, io := range c.Instances.List() {
-		inst := io.(*api.Instance)
-		if inst.Namespace != vol.Namespace {
-			continue
-		}
+	for _, inst := range c.instances.InNamespace(vol.Namespace) {
 		for _, v := range inst.Status.Volumes {
 			if v.Name == vol.Name {
 				attachments = append(attachments, api.VolumeAttachment{Instance: inst.Name, Device: v.Device})
@@ -421,9 +381,7 @@ func (c *InstanceController) syncVolume(ctx context.Context, key string) error {
 	if vol.Status.Phase == phase && reflect.DeepEqual(vol.Status.Attachments, attachments) {
 		return nil
 	}
-	volKind, _ := api.LookupKind("volumes")
-	_, err := c.Client.ModifyStatus(ctx, volKind, vol.Namespace, vol.Name, func(o api.Object) error {
-		v := o.(*api.VMVolume)
+	_, err := modifyStatus(ctx, c.client, vol.Namespace, vol.Name, func(v *api.VMVolume) error {
 		v.Status.Phase, v.Status.Attachments = phase, attachments
 		return nil
 	})

@@ -11,12 +11,9 @@ import (
 )
 
 func startInstanceController(t *testing.T, cl *client.Client) {
-	inf := func(resource string) *client.Informer {
-		return client.NewInformer(cl, kind(resource), "", client.ListOptions{}, zaptest.NewLogger(t))
-	}
-	c := &InstanceController{Client: cl, Instances: inf("instances"), Pods: inf("pods"), Flavors: inf("flavors"),
-		Images: inf("images"), KeyPairs: inf("keypairs"), Volumes: inf("volumes"), Logger: zaptest.NewLogger(t)}
-	startController(t, c.Run)
+	d := testDeps(t, cl)
+	d.Logger = zaptest.NewLogger(t)
+	startController(t, NewInstanceController(d).Run)
 }
 
 // computeFixtures creates a flavor and an active image.

@@ -17,21 +17,14 @@ import (
 // the Job Complete or Failed (back-off limit, deadline). It deletes a finished Job
 // after its ttlSecondsAfterFinished.
 type JobController struct {
-	Client *client.Client
-	// Jobs and Pods are informers on every namespace; Pods may be narrowed to pods with
-	// the controller-uid label. Run starts them.
-	Jobs, Pods *client.Informer
-	// Clock drives back-off, deadlines and TTLs; nil means the wall clock.
-	Clock Clock
+	base
 	// BackoffBase is the delay before recreating a pod after the first failure; it
 	// doubles with each failure up to BackoffMax. If zero, 10 s and 6 min.
 	BackoffBase, BackoffMax time.Duration
-	// Recorder receives the controller's events; nil means none.
-	Recorder *Recorder
-	Logger   *zap.Logger
 
-	queue *Queue
-	mu    sync.Mutex
+	jobs client.Typed[*api.Job]
+	pods client.Typed[*api.Pod]
+	mu   sync.Mutex
 	// failures remembers, per Job key, the failure count last seen and when it grew,
 	// which the back-off is measured from.
 	failures map[string]jobFailures
@@ -52,74 +45,38 @@ type jobFailures struct {
 }
 
 func init() {
-	Register("job", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		NewJobController(cl, log).Run(ctx)
-	})
+	Register("job", func(d Deps) Runner { return NewJobController(d) })
 }
 
-// NewJobController returns a controller with informers on every namespace.
-func NewJobController(cl *client.Client, log *zap.Logger) *JobController {
-	jk, _ := api.LookupKind("jobs")
-	pk, _ := api.LookupKind("pods")
-	rec := NewRecorder(cl, "job-controller")
-	rec.Logger = log
-	return &JobController{
-		Client:   cl,
-		Jobs:     client.NewInformer(cl, jk, "", client.ListOptions{}, log),
-		Pods:     client.NewInformer(cl, pk, "", client.ListOptions{LabelSelector: api.LabelControllerUID}, log),
-		Recorder: rec,
-		Logger:   log,
-	}
+// NewJobController returns a controller reading Jobs and pods from d's factory; its
+// clock drives back-off, deadlines and TTLs.
+func NewJobController(d Deps) *JobController {
+	c := &JobController{base: newBase(d, "job-controller", 1), jobs: client.For[*api.Job](d.Factory), pods: client.For[*api.Pod](d.Factory),
+		failures: map[string]jobFailures{}, created: map[string]map[string]time.Time{}}
+	c.waker = newWaker(c.queue)
+	c.jobs.AddHandler(client.TypedHandler[*api.Job]{
+		OnAdd:    func(j *api.Job) { c.enqueue(j) },
+		OnUpdate: func(_, j *api.Job) { c.enqueue(j) },
+		OnDelete: func(j *api.Job) {
+			c.mu.Lock()
+			delete(c.failures, j.Key())
+			delete(c.created, j.Key())
+			c.mu.Unlock()
+		}})
+	c.pods.AddHandler(onChange(func(p *api.Pod) { c.enqueueController("Job", p) }))
+	return c
 }
 
 // Run reconciles until ctx is cancelled.
 func (c *JobController) Run(ctx context.Context) {
-	if c.Clock == nil {
-		c.Clock = RealClock{}
-	}
 	if c.BackoffBase == 0 {
 		c.BackoffBase = 10 * time.Second
 	}
 	if c.BackoffMax == 0 {
 		c.BackoffMax = 6 * time.Minute
 	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	c.failures = map[string]jobFailures{}
-	c.waker = newWaker(c.Clock, c.queue)
-	c.created = map[string]map[string]time.Time{}
-	enqueueJob := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.Jobs.AddHandler(client.Handler{OnAdd: enqueueJob, OnUpdate: func(_, o api.Object) { enqueueJob(o) }, OnDelete: func(o api.Object) {
-		c.mu.Lock()
-		delete(c.failures, o.GetObjectMeta().Key())
-		delete(c.created, o.GetObjectMeta().Key())
-		c.mu.Unlock()
-	}})
-	enqueueOwner := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == "Job" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	c.Pods.AddHandler(client.Handler{OnAdd: enqueueOwner, OnUpdate: func(_, o api.Object) { enqueueOwner(o) }, OnDelete: enqueueOwner})
-	go c.Jobs.Run(ctx)
-	go c.Pods.Run(ctx)
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	if !client.WaitForSync(ctx, c.Jobs, c.Pods) {
-		return
-	}
-	c.queue.Work(ctx, c.Logger, c.sync)
+	c.runQueue(ctx, c.sync)
 }
-
-func (c *JobController) wakeAt(ctx context.Context, key string, t time.Time) { c.waker.at(ctx, key, t) }
 
 func (c *JobController) backoff(failures int32) time.Duration {
 	d := c.BackoffBase
@@ -130,11 +87,11 @@ func (c *JobController) backoff(failures int32) time.Duration {
 }
 
 func (c *JobController) sync(ctx context.Context, key string) error {
-	o := c.Jobs.Get(key)
-	if o == nil {
+	cur, ok := c.jobs.Get(key)
+	if !ok {
 		return nil
 	}
-	job := api.DeepCopy(o).(*api.Job)
+	job := api.DeepCopyOf(cur)
 	if job.DeletionTimestamp != nil {
 		return nil
 	}
@@ -146,17 +103,13 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 		job.Spec.Template.Metadata.Labels[api.LabelControllerUID] = job.UID
 		job.Spec.Template.Metadata.Labels[api.LabelJobName] = job.Name
-		_, err := c.Client.Update(ctx, job)
+		_, err := c.client.Update(ctx, job)
 		return err
 	}
-	now := c.Clock.Now()
+	now := c.clock.Now()
 	var active, succeeded []*api.Pod
 	var failed, restarts int32
-	for _, po := range c.Pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace != job.Namespace || !p.IsControlledBy(job.UID) {
-			continue
-		}
+	for _, p := range c.pods.ControlledBy(job.UID) {
 		switch {
 		case p.Status.Phase == api.PodSucceeded:
 			succeeded = append(succeeded, p)
@@ -172,7 +125,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	st := &job.Status
-	orig := api.DeepCopy(job).(*api.Job)
+	orig := api.DeepCopyOf(job)
 
 	if kind, done := job.Finished(); done {
 		if len(active) > 0 {
@@ -185,7 +138,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 	c.mu.Lock()
 	pending := int32(0)
 	for name, at := range c.created[key] {
-		if c.Pods.Get(job.Namespace+"/"+name) != nil || time.Since(at) > createdPodTimeout {
+		if _, seen := c.pods.GetByName(job.Namespace, name); seen || now.Sub(at) > createdPodTimeout {
 			delete(c.created[key], name)
 		} else {
 			pending++
@@ -221,7 +174,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		if !now.Before(deadline) {
 			failReason, failMsg = api.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
 		} else {
-			c.wakeAt(ctx, key, deadline)
+			c.waker.at(key, deadline)
 		}
 	}
 
@@ -231,17 +184,17 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		st.Active = 0
 		setJobCondition(st, api.JobComplete, true, "", "", now)
 		st.CompletionTime = api.NewTime(now)
-		c.Recorder.Event(job, api.EventNormal, "Completed", "Job completed")
+		c.recorder.Event(job, api.EventNormal, "Completed", "Job completed")
 	case failReason != "":
 		c.deletePods(ctx, active)
 		st.Active = 0
 		setJobCondition(st, api.JobFailed, true, failReason, failMsg, now)
-		c.Recorder.Event(job, api.EventWarning, failReason, "%s", failMsg)
+		c.recorder.Event(job, api.EventWarning, failReason, "%s", failMsg)
 	case suspended:
 		if len(active) > 0 {
 			c.deletePods(ctx, active)
 			st.Active = 0
-			c.Recorder.Event(job, api.EventNormal, "Suspended", "Job suspended")
+			c.recorder.Event(job, api.EventNormal, "Suspended", "Job suspended")
 		}
 	default:
 		if err := c.managePods(ctx, key, job, len(active)+int(pending), f, now); err != nil {
@@ -249,12 +202,12 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if !jobStatusEqual(orig.Status, job.Status) {
-		updated, err := c.Client.UpdateStatus(ctx, job)
+		updated, err := updateStatus(ctx, c.client, job)
 		if err != nil {
 			return err
 		}
-		if kind, done := updated.(*api.Job).Finished(); done {
-			return c.afterFinished(ctx, key, updated.(*api.Job), kind, now)
+		if kind, done := updated.Finished(); done {
+			return c.afterFinished(ctx, key, updated, kind, now)
 		}
 	}
 	return nil
@@ -278,14 +231,14 @@ func (c *JobController) managePods(ctx context.Context, key string, job *api.Job
 	}
 	if f.count > 0 {
 		if ready := f.at.Add(c.backoff(f.count)); now.Before(ready) {
-			c.wakeAt(ctx, key, ready)
+			c.waker.at(key, ready)
 			return nil
 		}
 	}
 	for i := int32(0); i < n; i++ {
-		p, err := c.Client.Create(ctx, jobPod(job))
+		p, err := create(ctx, c.client, jobPod(job))
 		if err != nil {
-			c.Recorder.Event(job, api.EventWarning, "FailedCreate", "Error creating pod: %v", err)
+			c.recorder.Event(job, api.EventWarning, "FailedCreate", "Error creating pod: %v", err)
 			return err
 		}
 		st.Active++
@@ -293,9 +246,9 @@ func (c *JobController) managePods(ctx context.Context, key string, job *api.Job
 		if c.created[key] == nil {
 			c.created[key] = map[string]time.Time{}
 		}
-		c.created[key][p.GetObjectMeta().Name] = time.Now()
+		c.created[key][p.Name] = now
 		c.mu.Unlock()
-		c.Recorder.Event(job, api.EventNormal, "SuccessfulCreate", "Created pod: %s", p.GetObjectMeta().Name)
+		c.recorder.Event(job, api.EventNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
 	}
 	return nil
 }
@@ -316,36 +269,28 @@ func (c *JobController) afterFinished(ctx context.Context, key string, job *api.
 	}
 	expires := finished.Add(time.Duration(*ttl) * time.Second)
 	if now.Before(expires) {
-		c.wakeAt(ctx, key, expires)
+		c.waker.at(key, expires)
 		return nil
 	}
-	var pods []*api.Pod
-	for _, po := range c.Pods.List() {
-		if p := po.(*api.Pod); p.Namespace == job.Namespace && p.IsControlledBy(job.UID) {
-			pods = append(pods, p)
-		}
-	}
-	c.deletePods(ctx, pods)
-	jk, _ := api.LookupKind("jobs")
-	if _, err := c.Client.Delete(ctx, jk, job.Namespace, job.Name); err != nil && !client.IsNotFound(err) {
+	c.deletePods(ctx, c.pods.ControlledBy(job.UID))
+	if _, err := c.client.Delete(ctx, api.KindOfType[*api.Job](), job.Namespace, job.Name); err != nil && !client.IsNotFound(err) {
 		return err
 	}
-	c.Logger.Info("deleted finished job after its ttl", zap.String("job", key))
+	c.log.Info("deleted finished job after its ttl", zap.String("job", key))
 	return nil
 }
 
 func (c *JobController) deletePods(ctx context.Context, pods []*api.Pod) {
-	pk, _ := api.LookupKind("pods")
 	for _, p := range pods {
-		if _, err := c.Client.Delete(ctx, pk, p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
-			c.Logger.Warn("deleting job pod failed", zap.String("pod", p.Key()), zap.Error(err))
+		if _, err := c.client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name); err != nil && !client.IsNotFound(err) {
+			c.log.Warn("deleting job pod failed", zap.String("pod", p.Key()), zap.Error(err))
 		}
 	}
 }
 
 // jobPod makes a pod from the Job's template, owned by the Job.
 func jobPod(job *api.Job) *api.Pod {
-	t := api.DeepCopy(&api.Pod{ObjectMeta: job.Spec.Template.Metadata, Spec: job.Spec.Template.Spec}).(*api.Pod)
+	t := api.DeepCopyOf(&api.Pod{ObjectMeta: job.Spec.Template.Metadata, Spec: job.Spec.Template.Spec})
 	p := &api.Pod{TypeMeta: api.TypeMeta{APIVersion: "v1", Kind: "Pod"}, Spec: t.Spec}
 	p.Namespace = job.Namespace
 	p.GenerateName = job.Name + "-"
@@ -356,8 +301,7 @@ func jobPod(job *api.Job) *api.Pod {
 	p.Labels[api.LabelControllerUID] = job.UID
 	p.Labels[api.LabelJobName] = job.Name
 	p.Annotations = t.Annotations
-	yes := true
-	p.OwnerReferences = []api.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
+	p.OwnerReferences = []api.OwnerReference{OwnerRef(job)}
 	return p
 }
 

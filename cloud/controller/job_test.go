@@ -129,8 +129,9 @@ func startJobController(t *testing.T, clock Clock, backoff time.Duration) (*clie
 	t.Helper()
 	cl := newTestAPI(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := NewJobController(cl, zaptest.NewLogger(t))
-	c.Clock = clock
+	d := testDeps(t, cl)
+	d.Clock, d.Logger = clock, zaptest.NewLogger(t)
+	c := NewJobController(d)
 	c.BackoffBase = backoff
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()

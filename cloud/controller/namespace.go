@@ -2,9 +2,7 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,9 +12,7 @@ import (
 )
 
 func init() {
-	Register("namespace", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		(&NamespaceController{Client: cl, Logger: log}).Run(ctx)
-	})
+	Register("namespace", func(d Deps) Runner { return NewNamespaceController(d) })
 }
 
 // NamespaceController empties namespaces being deleted. The API server marks a
@@ -28,66 +24,40 @@ func init() {
 // looked at again after a back-off capped at MaxRetryDelay, as Kubernetes's namespace
 // controller does, rather than with a watch on every kind.
 type NamespaceController struct {
-	Client *client.Client
-	// Logger is used as given (the registry names it); nil means no logging.
-	Logger *zap.Logger
+	base
 	// MaxRetryDelay caps the wait between two passes over a namespace that is not
-	// empty yet. If zero, 2 s.
+	// empty yet. If zero, 2 s. Set it before Run.
 	MaxRetryDelay time.Duration
 }
 
+// NewNamespaceController returns a controller that learns of namespaces being
+// deleted from d's factory.
+func NewNamespaceController(d Deps) *NamespaceController {
+	c := &NamespaceController{base: newBase(d, "", 1)}
+	enqueue := func(ns *api.Namespace) {
+		if ns.DeletionTimestamp != nil {
+			c.enqueue(ns)
+		}
+	}
+	client.For[*api.Namespace](d.Factory).AddHandler(client.TypedHandler[*api.Namespace]{
+		OnAdd: enqueue, OnUpdate: func(_, ns *api.Namespace) { enqueue(ns) }})
+	return c
+}
+
 // errNotEmpty says a pass left objects that are still going away.
-var errNotEmpty = errors.New("namespace still has objects")
+var errNotEmpty = fmt.Errorf("namespace still has objects (%w)", errRetry)
 
 // Run works until ctx is cancelled.
 func (c *NamespaceController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
 	if c.MaxRetryDelay == 0 {
 		c.MaxRetryDelay = 2 * time.Second
 	}
-	nsKind, _ := api.LookupKind("namespaces")
-	q := NewQueue()
-	q.BaseDelay, q.MaxDelay = 20*time.Millisecond, c.MaxRetryDelay
-	inf := client.NewInformer(c.Client, nsKind, "", client.ListOptions{}, c.Logger)
-	enqueue := func(o api.Object) {
-		if o.GetObjectMeta().DeletionTimestamp != nil {
-			q.Add(o.GetObjectMeta().Name)
-		}
-	}
-	inf.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer q.ShutDown()
-	wg.Add(2)
-	go func() { defer wg.Done(); inf.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		for {
-			name, ok := q.Get()
-			if !ok {
-				return
-			}
-			err := c.sync(ctx, nsKind, name)
-			switch {
-			case err == nil:
-				q.Forget(name)
-			case ctx.Err() != nil:
-			default:
-				if !errors.Is(err, errNotEmpty) {
-					c.Logger.Warn("emptying namespace failed; retrying", zap.String("namespace", name), zap.Error(err))
-				}
-				q.AddRateLimited(name)
-			}
-			q.Done(name)
-		}
-	}()
-	<-ctx.Done()
+	c.queue.BaseDelay, c.queue.MaxDelay = 20*time.Millisecond, c.MaxRetryDelay
+	c.runQueue(ctx, c.sync)
 }
 
-func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, name string) error {
-	o, err := c.Client.Get(ctx, nsKind, "", name)
+func (c *NamespaceController) sync(ctx context.Context, name string) error {
+	o, err := get[*api.Namespace](ctx, c.client, "", name)
 	if client.IsNotFound(err) {
 		return nil
 	}
@@ -103,7 +73,7 @@ func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, na
 		if !k.Namespaced {
 			continue
 		}
-		l, err := c.Client.ListAll(ctx, k, name, client.ListOptions{})
+		l, err := c.client.ListAll(ctx, k, name, client.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", k.Resource, err)
 		}
@@ -113,7 +83,7 @@ func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, na
 				remaining++
 				continue
 			}
-			last, err := c.Client.Delete(ctx, k, name, im.Name)
+			last, err := c.client.Delete(ctx, k, name, im.Name)
 			if client.IsNotFound(err) {
 				continue
 			}
@@ -128,8 +98,8 @@ func (c *NamespaceController) sync(ctx context.Context, nsKind *api.KindInfo, na
 	if remaining > 0 {
 		return fmt.Errorf("%d left: %w", remaining, errNotEmpty)
 	}
-	c.Logger.Info("namespace is empty; removing it", zap.String("namespace", name))
-	return updateLive(ctx, c.Client, nsKind, "", name, m.UID, func(o api.Object) bool {
+	c.log.Info("namespace is empty; removing it", zap.String("namespace", name))
+	return updateLive(ctx, c.client, api.KindOfType[*api.Namespace](), "", name, m.UID, func(o api.Object) bool {
 		return o.GetObjectMeta().RemoveFinalizer(api.FinalizerKubernetes)
 	})
 }

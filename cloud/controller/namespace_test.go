@@ -11,7 +11,7 @@ import (
 func TestNamespaceDeletionRemovesEverythingThenTheNamespace(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
-	startController(t, (&NamespaceController{Client: cl}).Run)
+	startController(t, NewNamespaceController(testDeps(t, cl)).Run)
 	ns := &api.Namespace{}
 	ns.Name = "team"
 	mustCreate(t, cl, ns)

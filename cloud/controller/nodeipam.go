@@ -15,56 +15,41 @@ import (
 // subnet its agent hands pod addresses out of. One goroutine assigns, so two nodes
 // never get the same subnet; the subnets already on Node objects are the state.
 type NodeIPAM struct {
-	Client      *client.Client
-	Nodes       *client.Informer
-	ClusterCIDR string
-	Logger      *zap.Logger
-
-	subnets *ipam.Subnets
-	queue   *Queue
+	base
+	nodes       client.Typed[*api.Node]
+	clusterCIDR string
+	subnets     *ipam.Subnets
 	// assigned remembers the subnets this controller wrote, because the informer may
-	// not show them yet when the next node is decided. Only the Run goroutine uses it.
+	// not show them yet when the next node is decided. Only the one worker uses it.
 	assigned map[string]string
 }
 
-// NewNodeIPAM checks the cluster CIDR and registers on the nodes informer; call it
-// before the informer runs, then Run.
-func NewNodeIPAM(cl *client.Client, nodes *client.Informer, clusterCIDR string, log *zap.Logger) (*NodeIPAM, error) {
+// NewNodeIPAM checks the cluster CIDR (if empty, ipam.DefaultClusterCIDR) and
+// registers on the nodes informer of d's factory; then call Run.
+func NewNodeIPAM(d Deps, clusterCIDR string) (*NodeIPAM, error) {
 	if clusterCIDR == "" {
 		clusterCIDR = ipam.DefaultClusterCIDR
-	}
-	if log == nil {
-		log = zap.NewNop()
 	}
 	subnets, err := ipam.SplitCluster(clusterCIDR, ipam.DefaultNodeMaskBits)
 	if err != nil {
 		return nil, err
 	}
-	c := &NodeIPAM{Client: cl, Nodes: nodes, ClusterCIDR: clusterCIDR, Logger: log,
-		subnets: subnets, queue: NewQueue(), assigned: map[string]string{}}
-	enqueue := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Name) }
-	nodes.AddHandler(client.Handler{OnAdd: enqueue, OnUpdate: func(_, o api.Object) { enqueue(o) }})
+	// One worker, so two nodes are never given a subnet at once.
+	c := &NodeIPAM{base: newBase(d, "", 1), nodes: client.For[*api.Node](d.Factory), clusterCIDR: clusterCIDR,
+		subnets: subnets, assigned: map[string]string{}}
+	c.nodes.AddHandler(client.TypedHandler[*api.Node]{OnAdd: func(n *api.Node) { c.enqueue(n) }, OnUpdate: func(_, n *api.Node) { c.enqueue(n) }})
 	return c, nil
 }
 
 // Run assigns subnets until ctx ends.
-func (c *NodeIPAM) Run(ctx context.Context) {
-	go func() { <-ctx.Done(); c.queue.ShutDown() }()
-	select {
-	case <-c.Nodes.Synced():
-	case <-ctx.Done():
-		return
-	}
-	c.queue.Work(ctx, c.Logger, c.assign)
-}
+func (c *NodeIPAM) Run(ctx context.Context) { c.runQueue(ctx, c.assign) }
 
 func (c *NodeIPAM) assign(ctx context.Context, name string) error {
 	subnets := c.subnets
-	o := c.Nodes.Get(name)
-	if o == nil {
+	node, ok := c.nodes.Get(name)
+	if !ok {
 		return nil
 	}
-	node := o.(*api.Node)
 	if node.Spec.PodCIDR != "" && subnets.Contains(node.Spec.PodCIDR) {
 		delete(c.assigned, name) // the cache has caught up
 		return nil
@@ -73,8 +58,8 @@ func (c *NodeIPAM) assign(ctx context.Context, name string) error {
 		return nil // written already; the update event is on its way
 	}
 	var taken []string
-	for _, other := range c.Nodes.List() {
-		if n := other.(*api.Node); n.Name != name && n.Spec.PodCIDR != "" && subnets.Contains(n.Spec.PodCIDR) {
+	for _, n := range c.nodes.List() {
+		if n.Name != name && n.Spec.PodCIDR != "" && subnets.Contains(n.Spec.PodCIDR) {
 			taken = append(taken, n.Spec.PodCIDR)
 		}
 	}
@@ -85,20 +70,20 @@ func (c *NodeIPAM) assign(ctx context.Context, name string) error {
 	}
 	cidr, err := subnets.Allocate(name, taken)
 	if errors.Is(err, ipam.ErrExhausted) {
-		c.Logger.Warn("the cluster CIDR has no subnet left for this node", zap.String("node", name), zap.String("cidr", c.ClusterCIDR))
+		c.log.Warn("the cluster CIDR has no subnet left for this node", zap.String("node", name), zap.String("cidr", c.clusterCIDR))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	next := api.DeepCopy(node).(*api.Node)
+	next := api.DeepCopyOf(node)
 	next.Spec.PodCIDR = cidr
 	// The resourceVersion read is a precondition: a conflict means the cache is
 	// behind, and the retry decides again from a fresher view.
-	if _, err := c.Client.Update(ctx, next); err != nil {
+	if _, err := c.client.Update(ctx, next); err != nil {
 		return err
 	}
 	c.assigned[name] = cidr
-	c.Logger.Info("assigned the node its pod subnet", zap.String("node", name), zap.String("podCIDR", cidr))
+	c.log.Info("assigned the node its pod subnet", zap.String("node", name), zap.String("podCIDR", cidr))
 	return nil
 }

@@ -24,12 +24,10 @@ func TestNodeIPAMGivesEachNodeItsOwnSubnet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nodes := client.NewInformer(cl, nodeKind, "", client.ListOptions{}, nil)
-	c, err := NewNodeIPAM(cl, nodes, "10.244.0.0/16", nil)
+	c, err := NewNodeIPAM(testDeps(t, cl), "10.244.0.0/16")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go nodes.Run(ctx)
 	go c.Run(ctx)
 
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
@@ -70,7 +68,7 @@ func TestNodeIPAMGivesEachNodeItsOwnSubnet(t *testing.T) {
 }
 
 func TestNodeIPAMRefusesABadCIDR(t *testing.T) {
-	if _, err := NewNodeIPAM(nil, nil, "10.244.0.0/33", nil); err == nil {
+	if _, err := NewNodeIPAM(Deps{}, "10.244.0.0/33"); err == nil {
 		t.Fatal("a bad cluster CIDR was accepted")
 	}
 }

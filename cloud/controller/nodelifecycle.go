@@ -1,9 +1,8 @@
-// Package controller holds the control plane's reconcile loops, one file each. They
-// read through informers and write through the API client; none holds the store.
 package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,53 +12,47 @@ import (
 )
 
 // NodeLifecycle marks a node's Ready condition Unknown when its agent has not
-// heartbeated for GracePeriod, which is what `get nodes` shows as NotReady.
+// heartbeated for its grace period, which is what `get nodes` shows as NotReady.
 type NodeLifecycle struct {
-	Client *client.Client
-	Nodes  *client.Informer
-	// GracePeriod is how long a node may be silent. If zero, 40 s (Kubernetes's
-	// node-monitor-grace-period).
-	GracePeriod time.Duration
-	// Now returns the current time; nil means time.Now (tests pass a fake clock).
-	Now func() time.Time
-	// Recorder receives the NodeNotReady events; nil means none. Run runs it.
-	Recorder *Recorder
-	Logger   *zap.Logger
+	client   *client.Client
+	nodes    client.Typed[*api.Node]
+	grace    time.Duration
+	clock    Clock
+	recorder *Recorder
+	log      *zap.Logger
+}
+
+// NewNodeLifecycle returns a controller reading nodes from d's factory that lets a
+// node be silent for grace (if zero, 40 s: Kubernetes's
+// node-monitor-grace-period) and tells of the nodes it marks in NodeNotReady events.
+func NewNodeLifecycle(d Deps, grace time.Duration) *NodeLifecycle {
+	d = d.withDefaults()
+	if grace == 0 {
+		grace = 40 * time.Second
+	}
+	return &NodeLifecycle{client: d.Client, nodes: client.For[*api.Node](d.Factory), grace: grace, clock: d.Clock,
+		recorder: newRecorder(d, "node-controller"), log: d.Logger}
 }
 
 // Run checks the nodes every quarter grace period until ctx is cancelled.
 func (c *NodeLifecycle) Run(ctx context.Context) {
-	if c.GracePeriod == 0 {
-		c.GracePeriod = 40 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	log := c.Logger.Named("node-lifecycle")
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); c.recorder.Run(ctx) }()
 	select {
-	case <-c.Nodes.Synced():
+	case <-c.nodes.Synced():
 	case <-ctx.Done():
 		return
 	}
-	t := time.NewTicker(max(c.GracePeriod/4, 100*time.Millisecond))
-	defer t.Stop()
 	for {
-		for _, o := range c.Nodes.List() {
-			n := o.(*api.Node)
+		for _, n := range c.nodes.List() {
 			if err := c.check(ctx, n); err != nil && ctx.Err() == nil {
-				log.Warn("marking node not ready failed", zap.String("node", n.Name), zap.Error(err))
+				c.log.Warn("marking node not ready failed", zap.String("node", n.Name), zap.Error(err))
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, c.clock, max(c.grace/4, 100*time.Millisecond)) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -74,25 +67,26 @@ func Stale(n *api.Node, grace time.Duration, now time.Time) bool {
 }
 
 func (c *NodeLifecycle) check(ctx context.Context, n *api.Node) error {
-	if !Stale(n, c.GracePeriod, c.Now()) {
+	now := c.clock.Now()
+	if !Stale(n, c.grace, now) {
 		return nil
 	}
-	c.Logger.Named("node-lifecycle").Info("node stopped heartbeating; marking it NotReady", zap.String("node", n.Name))
-	next := api.DeepCopy(n).(*api.Node)
+	c.log.Info("node stopped heartbeating; marking it NotReady", zap.String("node", n.Name))
+	next := api.DeepCopyOf(n)
 	cond := next.Status.Condition(api.NodeReady)
 	cond.Status = api.ConditionUnknown
 	cond.Reason = "NodeStatusUnknown"
 	cond.Message = "the node's agent stopped posting status"
-	cond.LastTransitionTime = api.NewTime(c.Now())
+	cond.LastTransitionTime = api.NewTime(now)
 	// The resourceVersion read is kept as a precondition: if the agent heartbeated in
 	// the meantime, this write loses, as it should.
-	_, err := c.Client.UpdateStatus(ctx, next)
+	_, err := c.client.UpdateStatus(ctx, next)
 	if client.IsConflict(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	c.Recorder.Event(n, api.EventNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", n.Name)
+	c.recorder.Event(n, api.EventNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", n.Name)
 	return nil
 }

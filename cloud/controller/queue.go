@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -21,15 +22,25 @@ type Queue struct {
 	processing map[string]bool
 	failures   map[string]int
 	shutdown   bool
+	done       chan struct{} // closed by ShutDown
+	delayed    sync.WaitGroup
 
 	// BaseDelay and MaxDelay bound the back-off of AddRateLimited. If zero, 5 ms
 	// and 5 min.
 	BaseDelay, MaxDelay time.Duration
+	// Clock times AddAfter; nil means the wall clock. Set it before the first Add.
+	// The back-off of AddRateLimited always runs on the wall clock: it paces retries
+	// against the API server, which a test's fake time does not move.
+	Clock Clock
 }
+
+// errRetry marks a sync that is not finished yet rather than failed: its key comes
+// back after its back-off, and Work does not log it.
+var errRetry = errors.New("not finished yet")
 
 // NewQueue returns an empty queue.
 func NewQueue() *Queue {
-	q := &Queue{dirty: map[string]bool{}, processing: map[string]bool{}, failures: map[string]int{}}
+	q := &Queue{dirty: map[string]bool{}, processing: map[string]bool{}, failures: map[string]int{}, done: make(chan struct{})}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
@@ -55,7 +66,28 @@ func (q *Queue) AddAfter(key string, d time.Duration) {
 		q.Add(key)
 		return
 	}
-	time.AfterFunc(d, func() { q.Add(key) })
+	q.after(q.clock(), d, func() { q.Add(key) })
+}
+
+// after calls f after d by clock c, unless the queue is shut down first. Wait waits
+// for the goroutine that waits.
+func (q *Queue) after(c Clock, d time.Duration, f func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.shutdown {
+		return
+	}
+	t := c.NewTimer(d)
+	q.delayed.Add(1)
+	go func() {
+		defer q.delayed.Done()
+		select {
+		case <-t.C():
+			f()
+		case <-q.done:
+			t.Stop()
+		}
+	}()
 }
 
 // AddRateLimited queues key after its back-off, which doubles with every failure
@@ -76,7 +108,7 @@ func (q *Queue) AddRateLimited(key string) {
 	for i := 0; i < n && d < maxDelay; i++ {
 		d *= 2
 	}
-	q.AddAfter(key, min(d, maxDelay))
+	q.after(RealClock{}, min(d, maxDelay), func() { q.Add(key) })
 }
 
 // Forget clears key's back-off after a success.
@@ -128,13 +160,27 @@ func (q *Queue) Len() int {
 	return len(q.queue)
 }
 
-// ShutDown wakes every Get with ok false; later Adds are ignored.
+// ShutDown wakes every Get with ok false and drops the pending delayed adds; later
+// Adds are ignored.
 func (q *Queue) ShutDown() {
 	q.mu.Lock()
-	q.shutdown = true
+	if !q.shutdown {
+		q.shutdown = true
+		close(q.done)
+	}
 	q.mu.Unlock()
 	q.cond.Broadcast()
 }
+
+func (q *Queue) clock() Clock {
+	if q.Clock == nil {
+		return RealClock{}
+	}
+	return q.Clock
+}
+
+// Wait waits, after ShutDown, until the goroutines of delayed adds have stopped.
+func (q *Queue) Wait() { q.delayed.Wait() }
 
 // Work takes keys until the queue shuts down and calls sync for each: a key whose
 // sync fails comes back after its back-off; one that succeeds has its back-off reset.
@@ -150,7 +196,9 @@ func (q *Queue) Work(ctx context.Context, log *zap.Logger, sync func(context.Con
 		case err == nil:
 			q.Forget(key)
 		case ctx.Err() == nil:
-			log.Info("sync failed; retrying", zap.String("key", key), zap.Error(err))
+			if !errors.Is(err, errRetry) {
+				log.Info("sync failed; retrying", zap.String("key", key), zap.Error(err))
+			}
 			q.AddRateLimited(key)
 		}
 		q.Done(key)

@@ -9,9 +9,52 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
-// StartFunc runs one controller until ctx ends. It reads through its own informers
-// and writes through cl.
-type StartFunc func(ctx context.Context, cl *client.Client, log *zap.Logger)
+// Deps is what the control plane gives every controller: the API client it writes
+// through, the process's shared informer factory it reads through, its clock and
+// its logger.
+type Deps struct {
+	Client *client.Client
+	// Factory hands out the shared informers. The caller starts it; a controller
+	// takes its informers when it is made, so that the factory lists them before the
+	// control plane calls itself ready.
+	Factory *client.Factory
+	// Clock is the only time source of the controllers; nil means the wall clock.
+	Clock Clock
+	// Logger may be nil.
+	Logger *zap.Logger
+}
+
+// withDefaults fills the optional fields.
+func (d Deps) withDefaults() Deps {
+	if d.Clock == nil {
+		d.Clock = RealClock{}
+	}
+	if d.Logger == nil {
+		d.Logger = zap.NewNop()
+	}
+	return d
+}
+
+// Named returns d with its defaults filled and its logger named for a component.
+func (d Deps) Named(name string) Deps {
+	d = d.withDefaults()
+	d.Logger = d.Logger.Named(name)
+	return d
+}
+
+// Runner is a controller that is set up: Run works until ctx ends and returns once
+// every goroutine it started has stopped.
+type Runner interface{ Run(ctx context.Context) }
+
+// RunFunc makes a function a Runner.
+type RunFunc func(ctx context.Context)
+
+// Run calls f.
+func (f RunFunc) Run(ctx context.Context) { f(ctx) }
+
+// StartFunc sets one controller up on d (taking its informers from d.Factory and
+// adding its handlers) and returns it to be run.
+type StartFunc func(d Deps) Runner
 
 var registry = map[string]StartFunc{}
 
@@ -24,16 +67,21 @@ func Register(name string, start StartFunc) {
 	registry[name] = start
 }
 
-// StartAll starts every registered controller, each through goFn (which runs its
-// argument on a goroutine the caller waits for at shutdown).
-func StartAll(ctx context.Context, cl *client.Client, log *zap.Logger, goFn func(func())) {
+// StartAll sets every registered controller up on d, each with its logger named for
+// it, and then runs each through goFn (which runs its argument on a goroutine the
+// caller waits for at shutdown). Call it before d.Factory starts or after: either
+// way the informers exist once it returns.
+func StartAll(ctx context.Context, d Deps, goFn func(func())) {
 	names := make([]string, 0, len(registry))
 	for n := range registry {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		start, clog := registry[n], log.Named(n)
-		goFn(func() { start(ctx, cl, clog) })
+	runners := make([]Runner, len(names))
+	for i, n := range names {
+		runners[i] = registry[n](d.Named(n))
+	}
+	for _, r := range runners {
+		goFn(func() { r.Run(ctx) })
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.uber.org/zap"
 
@@ -16,11 +15,7 @@ import (
 )
 
 func init() {
-	Register("statefulset", func(ctx context.Context, cl *client.Client, log *zap.Logger) {
-		rec := NewRecorder(cl, "statefulset-controller")
-		rec.Logger = log
-		(&StatefulSetController{Client: cl, Recorder: rec, Logger: log}).Run(ctx)
-	})
+	Register("statefulset", func(d Deps) Runner { return NewStatefulSetController(d) })
 }
 
 // StatefulSetController runs StatefulSets: pods NAME-0 .. NAME-N-1 with stable
@@ -36,81 +31,29 @@ func init() {
 // A pod whose claim is bound is pinned to the claim's node with a nodeSelector on
 // kubernetes.io/hostname, since a local volume cannot follow it elsewhere.
 type StatefulSetController struct {
-	Client *client.Client
-	// Recorder receives the SuccessfulCreate and SuccessfulDelete events; nil means
-	// none. Run runs it.
-	Recorder *Recorder
-	// Logger is used as given (the registry names it); nil means no logging.
-	Logger *zap.Logger
+	base
+	sets    client.Typed[*api.StatefulSet]
+	pods    client.Typed[*api.Pod]
+	claims  client.Typed[*api.PersistentVolumeClaim]
+	history *revisionHistory
+}
 
-	sets, pods, claims *client.Informer
-	queue              *Queue
-	history            *revisionHistory
+// NewStatefulSetController returns a controller reading StatefulSets, their pods,
+// claims and revisions from d's factory.
+func NewStatefulSetController(d Deps) *StatefulSetController {
+	c := &StatefulSetController{base: newBase(d, "statefulset-controller", 1), sets: client.For[*api.StatefulSet](d.Factory),
+		pods: client.For[*api.Pod](d.Factory), claims: client.For[*api.PersistentVolumeClaim](d.Factory)}
+	c.history = newRevisionHistory(&c.base, "StatefulSet")
+	c.sets.AddHandler(onChange(func(set *api.StatefulSet) { c.enqueue(set) }))
+	c.pods.AddHandler(onChange(func(p *api.Pod) { c.enqueueController("StatefulSet", p) }))
+	return c
 }
 
 // Run works until ctx is cancelled.
-func (c *StatefulSetController) Run(ctx context.Context) {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	c.queue = NewQueue()
-	if c.Recorder != nil {
-		go c.Recorder.Run(ctx)
-	}
-	c.sets = client.NewInformer(c.Client, kindOrPanic("statefulsets"), "", client.ListOptions{}, c.Logger)
-	c.pods = client.NewInformer(c.Client, kindOrPanic("pods"), "", client.ListOptions{}, c.Logger)
-	c.claims = client.NewInformer(c.Client, kindOrPanic("persistentvolumeclaims"), "", client.ListOptions{}, c.Logger)
-	c.history = newRevisionHistory(c.Client, c.Logger, "StatefulSet", c.queue)
-	addSet := func(o api.Object) { c.queue.Add(o.GetObjectMeta().Key()) }
-	c.sets.AddHandler(client.Handler{OnAdd: addSet, OnUpdate: func(_, o api.Object) { addSet(o) }})
-	onPod := func(o api.Object) {
-		m := o.GetObjectMeta()
-		if ref := m.ControllerRef(); ref != nil && ref.Kind == "StatefulSet" {
-			c.queue.Add(m.Namespace + "/" + ref.Name)
-		}
-	}
-	c.pods.AddHandler(client.Handler{OnAdd: onPod, OnUpdate: func(_, o api.Object) { onPod(o) }, OnDelete: onPod})
-	runWorkers(ctx, c.queue, c.Logger, 1, []*client.Informer{c.sets, c.pods, c.claims, c.history.informer}, c.sync)
-}
-
-func kindOrPanic(resource string) *api.KindInfo {
-	k, ok := api.LookupKind(resource)
-	if !ok {
-		panic("controller: kind " + resource + " is not registered")
-	}
-	return k
-}
-
-// runWorkers runs the informers, waits for their first lists, then processes the
-// queue with n workers until ctx is cancelled.
-func runWorkers(ctx context.Context, q *Queue, log *zap.Logger, n int, infs []*client.Informer, syncFn func(context.Context, string) error) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer q.ShutDown()
-	for _, inf := range infs {
-		wg.Add(1)
-		go func() { defer wg.Done(); inf.Run(ctx) }()
-	}
-	if !client.WaitForSync(ctx, infs...) {
-		return
-	}
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.Work(ctx, log, syncFn)
-		}()
-	}
-	<-ctx.Done()
-}
+func (c *StatefulSetController) Run(ctx context.Context) { c.runQueue(ctx, c.sync) }
 
 // templateHash names a pod template's revision before any hash collision.
 func templateHash(t *api.PodTemplateSpec) string { return revisionHash(t, nil) }
-
-func podReady(p *api.Pod) bool {
-	c := p.Status.Condition(api.PodReady)
-	return c != nil && c.Status == api.ConditionTrue && p.DeletionTimestamp == nil
-}
 
 // ordinalOf parses NAME-N for the set named set; -1 when the name is not of that form.
 func ordinalOf(set, pod string) int {
@@ -131,11 +74,10 @@ func ClaimName(template, set string, ordinal int) string {
 }
 
 func (c *StatefulSetController) sync(ctx context.Context, key string) error {
-	o := c.sets.Get(key)
-	if o == nil {
+	set, ok := c.sets.Get(key)
+	if !ok {
 		return nil // deleted: the garbage collector removes its pods
 	}
-	set := o.(*api.StatefulSet)
 	if set.DeletionTimestamp != nil {
 		return nil
 	}
@@ -143,7 +85,7 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 	revs := c.history.owned(set)
 	cur, err := c.history.current(ctx, set, &set.Spec.Template, set.Status.CollisionCount, revs)
 	if errors.Is(err, errRevisionNameTaken) {
-		return c.countCollision(ctx, set, err)
+		return countCollision(ctx, c.client, set, func(o *api.StatefulSet) **int32 { return &o.Status.CollisionCount }, err)
 	}
 	if err != nil {
 		return err
@@ -154,11 +96,7 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 	byOrdinal := map[int]*api.Pod{}
 	var condemned []*api.Pod // ordinals beyond replicas, highest first
 	live := map[string]bool{revision: true, set.Status.CurrentRevision: true}
-	for _, po := range c.pods.List() {
-		p := po.(*api.Pod)
-		if p.Namespace != set.Namespace || !p.IsControlledBy(set.UID) {
-			continue
-		}
+	for _, p := range c.pods.ControlledBy(set.UID) {
 		live[p.Labels[api.LabelControllerRevisionHash]] = true
 		n := ordinalOf(set.Name, p.Name)
 		if n < 0 {
@@ -180,18 +118,6 @@ func (c *StatefulSetController) sync(ctx context.Context, key string) error {
 	return err
 }
 
-// countCollision records in set's status that the name of its next revision was
-// taken, so that the next sync hashes the template to another name.
-func (c *StatefulSetController) countCollision(ctx context.Context, set *api.StatefulSet, cause error) error {
-	next := api.DeepCopy(set).(*api.StatefulSet)
-	n := api.Int32Value(next.Status.CollisionCount, 0) + 1
-	next.Status.CollisionCount = &n
-	if _, err := c.Client.UpdateStatus(ctx, next); err != nil {
-		return fmt.Errorf("%w; counting the collision: %w", cause, err)
-	}
-	return fmt.Errorf("%w; collision count now %d", cause, n)
-}
-
 func (c *StatefulSetController) reconcile(ctx context.Context, set *api.StatefulSet, revision string, replicas int, ordered bool, byOrdinal map[int]*api.Pod, condemned []*api.Pod) error {
 	healthy := true // every pod below replicas exists, runs and is Ready
 	for n := 0; n < replicas; n++ {
@@ -210,7 +136,7 @@ func (c *StatefulSetController) reconcile(ctx context.Context, set *api.Stateful
 				return err
 			}
 			healthy = false
-		case !podReady(p):
+		case !podServing(p):
 			healthy = false
 		}
 		if ordered && !healthy {
@@ -232,7 +158,7 @@ func (c *StatefulSetController) reconcile(ctx context.Context, set *api.Stateful
 		}
 	}
 	if victim != nil && (healthy || !ordered) {
-		c.Logger.Info("scaling down", zap.String("statefulset", set.Key()), zap.String("pod", victim.Name))
+		c.log.Info("scaling down", zap.String("statefulset", set.Key()), zap.String("pod", victim.Name))
 		return c.deletePod(ctx, set, victim)
 	}
 	if !healthy || len(condemned) > 0 || set.Spec.UpdateStrategy.Type != api.RollingUpdateStatefulSetStrategyType {
@@ -247,7 +173,7 @@ func (c *StatefulSetController) reconcile(ctx context.Context, set *api.Stateful
 	for n := replicas - 1; n >= partition; n-- {
 		p := byOrdinal[n]
 		if p != nil && p.Labels[api.LabelControllerRevisionHash] != revision {
-			c.Logger.Info("replacing a pod with the new revision", zap.String("statefulset", set.Key()), zap.String("pod", p.Name))
+			c.log.Info("replacing a pod with the new revision", zap.String("statefulset", set.Key()), zap.String("pod", p.Name))
 			return c.deletePod(ctx, set, p)
 		}
 	}
@@ -272,9 +198,8 @@ func (c *StatefulSetController) createPod(ctx context.Context, set *api.Stateful
 			pod.Annotations[k] = v
 		}
 	}
-	yes := true
-	pod.OwnerReferences = []api.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: set.Name, UID: set.UID, Controller: &yes, BlockOwnerDeletion: &yes}}
-	pod.Spec = api.DeepCopy(&api.Pod{Spec: set.Spec.Template.Spec}).(*api.Pod).Spec
+	pod.OwnerReferences = []api.OwnerReference{OwnerRef(set)}
+	pod.Spec = api.DeepCopyOf(&api.Pod{Spec: set.Spec.Template.Spec}).Spec
 	pod.Spec.Hostname = name
 	pod.Spec.Subdomain = set.Spec.ServiceName
 	for i := range set.Spec.VolumeClaimTemplates {
@@ -300,30 +225,30 @@ func (c *StatefulSetController) createPod(ctx context.Context, set *api.Stateful
 			pod.Spec.NodeSelector[api.LabelHostname] = node
 		}
 	}
-	c.Logger.Info("creating pod", zap.String("statefulset", set.Key()), zap.String("pod", name))
-	_, err := c.Client.Create(ctx, pod)
+	c.log.Info("creating pod", zap.String("statefulset", set.Key()), zap.String("pod", name))
+	_, err := c.client.Create(ctx, pod)
 	if client.IsAlreadyExists(err) {
 		return nil // the cache has not seen it yet
 	}
 	if err != nil {
-		c.Recorder.Event(set, api.EventWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", name, set.Name, err)
+		c.recorder.Event(set, api.EventWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", name, set.Name, err)
 		return err
 	}
-	c.Recorder.Event(set, api.EventNormal, "SuccessfulCreate", "create Pod %s in StatefulSet %s successful", name, set.Name)
+	c.recorder.Event(set, api.EventNormal, "SuccessfulCreate", "create Pod %s in StatefulSet %s successful", name, set.Name)
 	return nil
 }
 
 // deletePod deletes one of set's pods; one already gone is no error.
 func (c *StatefulSetController) deletePod(ctx context.Context, set *api.StatefulSet, p *api.Pod) error {
-	_, err := c.Client.Delete(ctx, kindOrPanic("pods"), p.Namespace, p.Name)
+	_, err := c.client.Delete(ctx, api.KindOfType[*api.Pod](), p.Namespace, p.Name)
 	switch {
 	case client.IsNotFound(err):
 		return nil
 	case err != nil:
-		c.Recorder.Event(set, api.EventWarning, "FailedDelete", "delete Pod %s in StatefulSet %s failed error: %v", p.Name, set.Name, err)
+		c.recorder.Event(set, api.EventWarning, "FailedDelete", "delete Pod %s in StatefulSet %s failed error: %v", p.Name, set.Name, err)
 		return err
 	}
-	c.Recorder.Event(set, api.EventNormal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
+	c.recorder.Event(set, api.EventNormal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
 	return nil
 }
 
@@ -331,12 +256,11 @@ func (c *StatefulSetController) deletePod(ctx context.Context, set *api.Stateful
 // Claims carry no owner reference: they outlive their pods and the set.
 func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.StatefulSet, t *api.PersistentVolumeClaim, n int) (*api.PersistentVolumeClaim, error) {
 	name := ClaimName(t.Name, set.Name, n)
-	if o := c.claims.Get(set.Namespace + "/" + name); o != nil {
-		return o.(*api.PersistentVolumeClaim), nil
+	if claim, ok := c.claims.GetByName(set.Namespace, name); ok {
+		return claim, nil
 	}
-	k := kindOrPanic("persistentvolumeclaims")
-	if o, err := c.Client.Get(ctx, k, set.Namespace, name); err == nil {
-		return o.(*api.PersistentVolumeClaim), nil
+	if claim, err := get[*api.PersistentVolumeClaim](ctx, c.client, set.Namespace, name); err == nil {
+		return claim, nil
 	} else if !client.IsNotFound(err) {
 		return nil, err
 	}
@@ -354,15 +278,12 @@ func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.Statef
 	}
 	claim.Annotations = t.Annotations
 	claim.Spec = t.Spec
-	c.Logger.Info("creating claim", zap.String("statefulset", set.Key()), zap.String("claim", name))
-	o, err := c.Client.Create(ctx, claim)
+	c.log.Info("creating claim", zap.String("statefulset", set.Key()), zap.String("claim", name))
+	out, err := create(ctx, c.client, claim)
 	if client.IsAlreadyExists(err) {
-		o, err = c.Client.Get(ctx, k, set.Namespace, name)
+		out, err = get[*api.PersistentVolumeClaim](ctx, c.client, set.Namespace, name)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return o.(*api.PersistentVolumeClaim), nil
+	return out, err
 }
 
 func (c *StatefulSetController) updateStatus(ctx context.Context, set *api.StatefulSet, revision string, replicas int, byOrdinal map[int]*api.Pod) error {
@@ -376,7 +297,7 @@ func (c *StatefulSetController) updateStatus(ctx context.Context, set *api.State
 			continue
 		}
 		st.Replicas++
-		if podReady(p) {
+		if podServing(p) {
 			st.ReadyReplicas++
 			st.AvailableReplicas++
 		}
@@ -396,9 +317,9 @@ func (c *StatefulSetController) updateStatus(ctx context.Context, set *api.State
 	if reflect.DeepEqual(st, set.Status) {
 		return nil
 	}
-	next := api.DeepCopy(set).(*api.StatefulSet)
+	next := api.DeepCopyOf(set)
 	next.Status = st
-	_, err := c.Client.UpdateStatus(ctx, next)
+	_, err := c.client.UpdateStatus(ctx, next)
 	if client.IsConflict(err) || client.IsNotFound(err) {
 		return nil // a newer version is queued
 	}

@@ -44,7 +44,7 @@ func getPod(t *testing.T, cl *client.Client, name string) *api.Pod {
 func TestStatefulSetOrderedCreationClaimsAndReverseScaleDown(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
-	startController(t, (&StatefulSetController{Client: cl}).Run)
+	startController(t, NewStatefulSetController(testDeps(t, cl)).Run)
 	mustCreate(t, cl, newStatefulSet("web", 3))
 
 	for i, name := range []string{"web-0", "web-1", "web-2"} {
@@ -128,7 +128,7 @@ func TestStatefulSetOrderedCreationClaimsAndReverseScaleDown(t *testing.T) {
 func TestStatefulSetPinsPodsToTheClaimsNode(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
-	startController(t, (&StatefulSetController{Client: cl}).Run)
+	startController(t, NewStatefulSetController(testDeps(t, cl)).Run)
 	mustCreate(t, cl, newStatefulSet("db", 1))
 	waitList(t, cl, "pods", "default", "db-0", func(items []api.Object) bool { return len(items) == 1 })
 	// The agent binds the claim where db-0 ran.
@@ -155,7 +155,7 @@ func TestStatefulSetPinsPodsToTheClaimsNode(t *testing.T) {
 
 func TestStatefulSetRollingUpdateHighestFirst(t *testing.T) {
 	cl := newTestAPI(t)
-	startController(t, (&StatefulSetController{Client: cl}).Run)
+	startController(t, NewStatefulSetController(testDeps(t, cl)).Run)
 	mustCreate(t, cl, newStatefulSet("web", 2))
 	for _, name := range []string{"web-0", "web-1"} {
 		waitList(t, cl, "pods", "default", name, func(items []api.Object) bool { return podNamed(items, name) != nil })
@@ -187,8 +187,8 @@ func TestStatefulSetRollingUpdateHighestFirst(t *testing.T) {
 func TestStatefulSetRevisionHistory(t *testing.T) {
 	cl := newTestAPI(t)
 	ctx := context.Background()
-	startController(t, (&StatefulSetController{Client: cl}).Run)
-	startController(t, (&GarbageCollector{Client: cl}).Run)
+	startController(t, NewStatefulSetController(testDeps(t, cl)).Run)
+	startController(t, NewGarbageCollector(testDeps(t, cl)).Run)
 	set := newStatefulSet("web", 1)
 	set.Spec.UpdateStrategy = api.StatefulSetUpdateStrategy{Type: api.OnDeleteStatefulSetStrategyType}
 	one := int32(1)

@@ -21,7 +21,7 @@ type schedulerLoop struct {
 	pending  chan *api.Pod
 }
 
-func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy string, log *zap.Logger) (*schedulerLoop, error) {
+func newSchedulerLoop(cl *client.Client, f *client.Factory, strategy string, log *zap.Logger) (*schedulerLoop, error) {
 	strat, err := scheduler.ParseStrategy(strategy)
 	if err != nil {
 		return nil, err
@@ -29,84 +29,48 @@ func newSchedulerLoop(cl *client.Client, nodes, pods *client.Informer, strategy 
 	rec := events.NewRecorder(cl, "default-scheduler")
 	rec.Logger = log
 	l := &schedulerLoop{recorder: rec, pending: make(chan *api.Pod, 1024)}
-	view := &informerView{nodes: nodes, podsByNode: map[string]map[string]*api.Pod{}}
+	nodes, pods := client.For[*api.Node](f), client.For[*api.Pod](f)
+	view := informerView{nodes: nodes, pods: pods}
 	l.sched = scheduler.New(scheduler.Config{View: view, Binder: apiBinder{cl: cl, rec: rec}, Strategy: strat, Logger: log})
-	enqueue := func(o api.Object) {
-		p := o.(*api.Pod)
+	enqueue := func(p *api.Pod) {
 		if p.Spec.NodeName == "" && !p.IsTerminal() && p.DeletionTimestamp == nil {
 			l.pending <- p
 		}
 	}
-	pods.AddHandler(client.Handler{
-		OnAdd: func(o api.Object) { view.setPod(nil, o.(*api.Pod)); enqueue(o) },
-		OnUpdate: func(old, o api.Object) {
-			view.setPod(old.(*api.Pod), o.(*api.Pod))
-			enqueue(o)
-		},
-		OnDelete: func(o api.Object) {
-			view.setPod(o.(*api.Pod), nil)
-			l.sched.PodDeleted(o.(*api.Pod))
-		},
+	pods.AddHandler(client.TypedHandler[*api.Pod]{
+		OnAdd:    enqueue,
+		OnUpdate: func(_, p *api.Pod) { enqueue(p) },
+		OnDelete: l.sched.PodDeleted,
 	})
-	nodesChanged := func(api.Object) { l.sched.NodesChanged() }
-	nodes.AddHandler(client.Handler{
+	nodesChanged := func(*api.Node) { l.sched.NodesChanged() }
+	nodes.AddHandler(client.TypedHandler[*api.Node]{
 		OnAdd:    nodesChanged,
-		OnUpdate: func(_, o api.Object) { l.sched.NodesChanged() },
+		OnUpdate: func(_, n *api.Node) { nodesChanged(n) },
 		OnDelete: nodesChanged,
 	})
 	return l, nil
 }
 
+// Run schedules until ctx ends, and returns once the recorder has stopped too.
 func (l *schedulerLoop) Run(ctx context.Context) {
-	go l.recorder.Run(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); l.recorder.Run(ctx) }()
 	l.sched.Run(ctx, l.pending)
 }
 
-// informerView is the scheduler's read-only view: nodes from their informer, and
-// pods indexed by node from the pod informer's events, so a decision reads only the
-// pods of the nodes it considers.
+// informerView is the scheduler's read-only view on the shared informers: nodes,
+// and the pods of a node from the pod informer's node index, so a decision reads
+// only the pods of the nodes it considers.
 type informerView struct {
-	nodes      *client.Informer
-	mu         sync.RWMutex
-	podsByNode map[string]map[string]*api.Pod
+	nodes client.Typed[*api.Node]
+	pods  client.Typed[*api.Pod]
 }
 
-// setPod moves a pod in the index from its old node to its new one; either may be
-// nil.
-func (v *informerView) setPod(old, cur *api.Pod) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if old != nil && old.Spec.NodeName != "" {
-		delete(v.podsByNode[old.Spec.NodeName], old.Key())
-	}
-	if cur != nil && cur.Spec.NodeName != "" {
-		m := v.podsByNode[cur.Spec.NodeName]
-		if m == nil {
-			m = map[string]*api.Pod{}
-			v.podsByNode[cur.Spec.NodeName] = m
-		}
-		m[cur.Key()] = cur
-	}
-}
+func (v informerView) Nodes() []*api.Node { return v.nodes.List() }
 
-func (v *informerView) Nodes() []*api.Node {
-	objs := v.nodes.List()
-	out := make([]*api.Node, len(objs))
-	for i, o := range objs {
-		out[i] = o.(*api.Node)
-	}
-	return out
-}
-
-func (v *informerView) PodsOnNode(name string) []*api.Pod {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	out := make([]*api.Pod, 0, len(v.podsByNode[name]))
-	for _, p := range v.podsByNode[name] {
-		out = append(out, p)
-	}
-	return out
-}
+func (v informerView) PodsOnNode(name string) []*api.Pod { return v.pods.OnNode(name) }
 
 // apiBinder writes the scheduler's decisions through the API, and tells of them in
 // events as Kubernetes's scheduler does. The scheduler calls Unschedulable only
@@ -126,7 +90,7 @@ func (b apiBinder) Bind(ctx context.Context, pod *api.Pod, node string) error {
 
 func (b apiBinder) Unschedulable(ctx context.Context, pod *api.Pod, message string) error {
 	b.rec.Event(pod, api.EventWarning, "FailedScheduling", "%s", message)
-	next := api.DeepCopy(pod).(*api.Pod)
+	next := api.DeepCopyOf(pod)
 	changed := next.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionFalse,
 		Reason: api.ReasonUnschedulable, Message: message})
 	if !changed {

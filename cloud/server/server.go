@@ -113,6 +113,9 @@ type Server struct {
 	ready chan struct{}
 	// URL is the API's loopback URL, set once the listener is open.
 	url string
+	// factory is the master's shared informer factory (nil on a worker), set
+	// before Ready is closed.
+	factory *client.Factory
 }
 
 // New checks cfg and returns a server; Run starts it.
@@ -289,10 +292,15 @@ func (s *Server) runMaster(ctx context.Context) error {
 	defer cancel()
 	go1 := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 
-	cp, err := s.startControlPlane(ctx, cl, go1)
-	if err != nil {
+	// One informer per kind for the whole master: the scheduler, the controllers and
+	// the garbage collector all read from this factory's caches.
+	factory := client.NewFactory(cl, client.FactoryOptions{Logger: s.log.Named("informer")})
+	if err := s.startControlPlane(ctx, controller.Deps{Client: cl, Factory: factory, Logger: s.log}, go1); err != nil {
 		return err
 	}
+	factory.Start(ctx)
+	go1(factory.Wait)
+	s.factory = factory
 	var ag *nodeAgent
 	if s.cfg.Role == RoleAllInOne {
 		// The all-in-one role is a master plus a worker that joins over loopback with
@@ -305,7 +313,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 		go1(func() { _ = ag.run(ctx, s.log) })
 	}
 	go1(func() {
-		if !client.WaitForSync(ctx, cp...) {
+		if !factory.WaitForSync(ctx) {
 			return
 		}
 		if ag != nil {
@@ -333,37 +341,30 @@ func (s *Server) runMaster(ctx context.Context) error {
 	}
 }
 
-// startControlPlane starts the informers, the scheduler and the controllers, and
-// returns the informers whose first sync readiness waits for.
-func (s *Server) startControlPlane(ctx context.Context, cl *client.Client, goFn func(func())) ([]*client.Informer, error) {
-	nodeKind, _ := api.LookupKind("nodes")
-	podKind, _ := api.LookupKind("pods")
-	nodes := client.NewInformer(cl, nodeKind, "", client.ListOptions{}, s.log.Named("informer"))
-	pods := client.NewInformer(cl, podKind, "", client.ListOptions{}, s.log.Named("informer"))
-	sched, err := newSchedulerLoop(cl, nodes, pods, s.cfg.SchedulerStrategy, s.log.Named("scheduler"))
+// startControlPlane sets up the scheduler and the controllers on d's factory (so
+// that every informer they read exists before the factory starts) and runs them
+// through goFn.
+func (s *Server) startControlPlane(ctx context.Context, d controller.Deps, goFn func(func())) error {
+	sched, err := newSchedulerLoop(d.Client, d.Factory, s.cfg.SchedulerStrategy, s.log.Named("scheduler"))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	nodeEvents := controller.NewRecorder(cl, "node-controller")
-	nodeEvents.Logger = s.log
-	lifecycle := &controller.NodeLifecycle{Client: cl, Nodes: nodes, GracePeriod: s.cfg.NodeMonitorGracePeriod, Recorder: nodeEvents, Logger: s.log}
-	nodeIPAM, err := controller.NewNodeIPAM(cl, nodes, s.cfg.ClusterCIDR, s.log.Named("node-ipam"))
+	lifecycle := controller.NewNodeLifecycle(d.Named("node-lifecycle"), s.cfg.NodeMonitorGracePeriod)
+	nodeIPAM, err := controller.NewNodeIPAM(d.Named("node-ipam"), s.cfg.ClusterCIDR)
 	if err != nil {
-		return nil, fmt.Errorf("--cluster-cidr: %w", err)
+		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
-	goFn(func() { nodes.Run(ctx) })
-	goFn(func() { pods.Run(ctx) })
-	goFn(func() { sched.Run(ctx) })
-	goFn(func() { lifecycle.Run(ctx) })
-	goFn(func() { nodeIPAM.Run(ctx) })
 	// Pods reach the API server through the default/kubernetes Service.
 	listenHost, _, _ := net.SplitHostPort(s.cfg.Listen)
 	_, apiPort, _ := net.SplitHostPort(s.url[len("https://"):])
 	port, _ := strconv.Atoi(apiPort)
-	kubeEndpoints := &controller.KubernetesEndpoints{Client: cl, Host: listenHost, Port: port, Logger: s.log.Named("kubernetes-endpoints")}
+	kubeEndpoints := controller.NewKubernetesEndpoints(d.Named("kubernetes-endpoints"), listenHost, port)
+	goFn(func() { sched.Run(ctx) })
+	goFn(func() { lifecycle.Run(ctx) })
+	goFn(func() { nodeIPAM.Run(ctx) })
 	goFn(func() { kubeEndpoints.Run(ctx) })
-	controller.StartAll(ctx, cl, s.log, goFn)
-	return []*client.Informer{nodes, pods}, nil
+	controller.StartAll(ctx, d, goFn)
+	return nil
 }
 
 func (s *Server) runWorker(ctx context.Context) error {
