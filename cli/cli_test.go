@@ -31,10 +31,20 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startClusterWith(t, nil)
+}
+
+// startClusterWith is startCluster with changes to the server's config (may be nil).
+func startClusterWith(t *testing.T, change func(*server.Config)) *cluster {
+	t.Helper()
 	dir := t.TempDir()
-	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", NodeName: "node-1", Logger: zaptest.NewLogger(t),
+	cfg := server.Config{DataDir: dir, Listen: "127.0.0.1:0", NodeName: "node-1", Logger: zaptest.NewLogger(t),
 		CgroupParent:  testenv.CgroupParent(t),
-		NodeResources: &agent.HostResources{Hostname: "node-1", CPUs: 4, MemoryBytes: 8 << 30, Pods: 110, Arch: "amd64"}})
+		NodeResources: &agent.HostResources{Hostname: "node-1", CPUs: 4, MemoryBytes: 8 << 30, Pods: 110, Arch: "amd64"}}
+	if change != nil {
+		change(&cfg)
+	}
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,11 +75,7 @@ func runGet(c *cli.Context) error {
 			return err
 		}
 		if len(objs) == 0 && out == "" && !c.Bool("watch") {
-			if ns != "" {
-				fmt.Fprintf(c.App.ErrWriter, "No %s found in %s namespace.\n", t.kind.Resource, ns)
-			} else {
-				fmt.Fprintf(c.App.ErrWriter, "No %s found.\n", t.kind.Resource)
-			}
+			printNoResources(c.Context, c.App.ErrWriter, cl, t.kind, ns)
 		}
 		if c.Bool("watch") {
 			return watchAndPrint(c, cl, t.kind, ns, rv, out, withNS, len(objs) > 0)

@@ -286,11 +286,7 @@ func listObjects(c *cli.Context, k *api.KindInfo) error {
 	}
 	sortObjects(l.Items)
 	if len(l.Items) == 0 && out == "" {
-		if ns != "" {
-			fmt.Fprintf(c.App.ErrWriter, "No %s found in %s namespace.\n", k.Resource, ns)
-		} else {
-			fmt.Fprintf(c.App.ErrWriter, "No %s found.\n", k.Resource)
-		}
+		printNoResources(c.Context, c.App.ErrWriter, cl, k, ns)
 		return nil
 	}
 	return printObjects(c.App.Writer, k, l.Items, out, k.Namespaced && ns == "", false)
