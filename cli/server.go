@@ -54,6 +54,7 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
 			&cli.StringFlag{Name: "cluster-cidr", Value: "10.244.0.0/16", Usage: "pod addresses; each node gets a /24 of it"},
 			&cli.StringFlag{Name: "service-cidr", Value: "10.96.0.0/16", Usage: "where Services' cluster IPs come from"},
 			&cli.StringFlag{Name: "node-port-range", Value: "30000-32767", Usage: "the range NodePort Services' ports come from"},
+			&cli.IntFlag{Name: "max-pods", Value: 110, Usage: "how many pods this node runs at most (its pods capacity, as the kubelet's --max-pods)"},
 			&cli.StringFlag{Name: "cgroup-parent", Value: "/cloudbox", Usage: "the cgroup every pod goes under"},
 			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
 		},
@@ -69,6 +70,9 @@ func runServer(c *cli.Context) error {
 	defer func() { _ = log.Sync() }()
 	if c.Bool("cleanup") {
 		return server.Cleanup(c.String("data-dir"), c.String("cgroup-parent"), log)
+	}
+	if c.Int("max-pods") < 1 {
+		return fmt.Errorf("--max-pods %d: a node must be able to run at least one pod", c.Int("max-pods"))
 	}
 	labels, err := parseLabels(c.StringSlice("node-label"))
 	if err != nil {
@@ -98,6 +102,7 @@ func runServer(c *cli.Context) error {
 		RegistryMirrors:        mirrors,
 		RegistryAuth:           auth,
 		CgroupParent:           c.String("cgroup-parent"),
+		MaxPods:                c.Int("max-pods"),
 		ClusterCIDR:            c.String("cluster-cidr"),
 		PodNetwork:             c.String("pod-network"),
 		Bridge:                 c.String("bridge"),

@@ -73,6 +73,8 @@ type Config struct {
 	Logger *zap.Logger
 	// NodeResources overrides what the agent reads from the host (tests).
 	NodeResources *agent.HostResources
+	// MaxPods is this node's pod capacity (--max-pods). If zero, 110.
+	MaxPods int
 	// InsecureRegistries may be reached over plain HTTP (HOST:PORT).
 	InsecureRegistries []string
 	// RegistryMirrors maps a registry to a mirror URL ("docker.io" →
@@ -432,7 +434,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	rec.Logger = s.log.Named("agent")
 	agentCfg := agent.Config{
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
-		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
+		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources, MaxPods: s.cfg.MaxPods,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
 		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, PodResolvConf: podResolvConf, Recorder: rec,
 	}
