@@ -30,7 +30,8 @@ func getCommand() *cli.Command {
 			&cli.StringFlag{Name: "field-selector", Usage: "field selector, e.g. spec.nodeName=node1"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "after listing, watch for changes"},
 		),
-		Action: runGet,
+		Action:       runGet,
+		BashComplete: completeKinds,
 	}
 }
 

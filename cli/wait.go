@@ -39,7 +39,8 @@ script can start a server and wait for its node in one step.`,
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "label selector, e.g. app=web"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait"},
 		),
-		Action: runWait,
+		Action:       runWait,
+		BashComplete: completeKinds,
 	}
 }
 
