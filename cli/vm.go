@@ -426,9 +426,17 @@ func launcherPod(c *cli.Context) (name string, cl *client.Client, ns, pod string
 	// A launcher pod that no node runs yet has no console either.
 	po, err := cl.Get(c.Context, mustKind("pods"), ns, pod)
 	if client.IsNotFound(err) || (err == nil && po.(*api.Pod).Spec.NodeName == "") {
-		err = fmt.Errorf("instance %s has no console yet (status %s): it has one once a node runs it", name, instanceStatus(o.(*api.Instance)))
+		err = &noConsoleError{inst: o.(*api.Instance)}
 	}
 	return
+}
+
+// noConsoleError says that no node runs an instance's VM now (it is stopped, failed,
+// or not placed yet).
+type noConsoleError struct{ inst *api.Instance }
+
+func (e *noConsoleError) Error() string {
+	return fmt.Sprintf("instance %s has no console yet (status %s): it has one once a node runs it", e.inst.Name, instanceStatus(e.inst))
 }
 
 func vmConsole(c *cli.Context) error {
@@ -476,8 +484,17 @@ func (d *detachReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// vmConsoleLog prints a running VM's console log through its launcher pod, and a
+// stopped or failed one's from the node that ran it last, which keeps it until the
+// instance is deleted (as Nova does).
 func vmConsoleLog(c *cli.Context) error {
 	_, cl, ns, pod, err := launcherPod(c)
+	var stopped *noConsoleError
+	if errors.As(err, &stopped) && stopped.inst.Status.NodeName != "" {
+		return copyStream(c, func(opts client.LogOptions) (io.ReadCloser, error) {
+			return cl.ConsoleLog(c.Context, ns, stopped.inst.Name, opts)
+		}, client.LogOptions{})
+	}
 	if err != nil {
 		return err
 	}

@@ -26,11 +26,12 @@ free_port() {
   return 1
 }
 
-# free_net picks a 10.X.0.0/16 that no address or route on the host falls in.
+# free_net picks a 10.X.0.0/16 that no address or route on the host falls in, and
+# that is neither default CIDR (10.244 for pods, 10.96 for services).
 free_net() {
   local x
   for _ in $(seq 1 50); do
-    x=$((100 + RANDOM % 150))
+    x=$((100 + RANDOM % 140))
     { ip -4 addr; ip -4 route; } | grep -q " 10\.$x\." || { echo "$x"; return; }
   done
   echo "no free 10.X.0.0/16 found" >&2

@@ -224,7 +224,11 @@ func parseRoute(path string) (*route, error) {
 	}
 	switch rt.sub {
 	case "", "status":
-	case "binding", "log", "exec":
+	case "log":
+		if k.Resource != "pods" && k.Resource != "instances" {
+			return nil, notFound("log is a subresource of pods and instances only")
+		}
+	case "binding", "exec":
 		if k.Resource != "pods" {
 			return nil, notFound(rt.sub + " is a subresource of pods only")
 		}
@@ -307,6 +311,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route, ver
 	}
 	var err error
 	switch {
+	case rt.sub == "log" && r.Method == http.MethodGet && rt.kind.Resource == "instances":
+		err = s.instanceLog(w, r, rt)
 	case rt.sub == "log" && r.Method == http.MethodGet:
 		err = s.podLog(w, r, rt)
 	case rt.sub == "exec" && (r.Method == http.MethodGet || r.Method == http.MethodPost):

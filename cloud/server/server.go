@@ -474,7 +474,7 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	defer n.driver.Close()
 	go tunnel.Connect(ctx, func(ctx context.Context) (net.Conn, error) {
 		return n.client.Upgrade(ctx, http.MethodGet, "/api/v1/nodes/"+n.NodeName()+"/tunnel", nil)
-	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
+	}, nodeBackend{agent: n.Agent, images: n.driver.Images(), vms: n.vms}, log.Named("tunnel"))
 	if n.vms != nil {
 		go n.vms.Run(ctx)
 	}
