@@ -56,6 +56,13 @@ poll() {
   done
 }
 
+# fetch prints a page, failing on an error or an empty answer (a packet that missed
+# the Service's rules may be answered by whatever the default route leads to).
+fetch() {
+  local page
+  page=$(curl -sf --max-time 5 "$1") && [ -n "$page" ] && echo "$page"
+}
+
 # seconds turns 90, 90s, 3m or 1h into seconds.
 seconds() {
   case $1 in
@@ -113,7 +120,7 @@ log "the sample app's log (${pod})"
 cloudbox logs "${pod#pod/}"
 ip=$(cloudbox get svc web -o json | sed -n 's/.*"clusterIP": "\([0-9.]*\)".*/\1/p')
 log "the sample app through its Service (http://${ip}/)"
-poll "an answer from the Service at http://${ip}/" curl -sf --max-time 5 "http://${ip}/"
+poll "an answer from the Service at http://${ip}/" fetch "http://${ip}/"
 
 log "importing the guest as a VM image and booting a sample VM"
 cloudbox image rm guest >/dev/null 2>&1 || true
@@ -129,7 +136,7 @@ cloudbox vm console-log demo
 vmip=$(cloudbox get instance demo -o json | sed -n 's/.*"address": "\([0-9.]*\)".*/\1/p')
 [ -n "$vmip" ] || give_up "the VM's address (status.address)"
 log "the sample VM's web page (http://${vmip}/)"
-poll "an answer from the VM at http://${vmip}/" curl -sf --max-time 5 "http://${vmip}/"
+poll "an answer from the VM at http://${vmip}/" fetch "http://${vmip}/"
 cat <<MSG
 
 cloudbox is running. Try:
