@@ -63,7 +63,7 @@ log "cloudbox server --cleanup --data-dir $data"
 
 [ ! -e "$data" ] || fail "the data dir $data is still there"
 for p in /proc/[0-9]*; do
-  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$data"; then
+  if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$data"; then
     fail "process ${p#/proc/} is left: $(tr '\0' ' ' <"$p/cmdline")"
   fi
 done

@@ -115,7 +115,7 @@ log "applying the sample app (testdata/manifests/sample-app.yaml)"
 step "applying the sample app" cloudbox apply -f testdata/manifests/sample-app.yaml
 step "the rollout of deploy/web" cloudbox rollout status deploy/web --timeout "$TIMEOUT"
 cloudbox get deploy,pods,svc -o wide
-pod=$(cloudbox get pods -l app=web -o name | head -n1)
+pod=$(cloudbox get pods -l app=web -o name | sed -n 1p) # sed reads it all: no SIGPIPE under pipefail
 log "the sample app's log (${pod})"
 cloudbox logs "${pod#pod/}"
 ip=$(cloudbox get svc web -o json | sed -n 's/.*"clusterIP": "\([0-9.]*\)".*/\1/p')
