@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/server"
 	"github.com/cloudbox/cloudbox/internal/testenv"
 	"github.com/cloudbox/cloudbox/store"
@@ -60,6 +61,20 @@ func startClusterWith(t *testing.T, change func(*server.Config)) *cluster {
 		t.Fatal("server not ready")
 	}
 	return &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
+}
+
+// client returns an API client for the cluster.
+func (c *cluster) client() *client.Client {
+	c.t.Helper()
+	cfg, err := client.LoadConfigFile(c.config)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
 }
 
 // run runs the CLI with args and returns stdout, stderr and the error.

@@ -39,15 +39,8 @@ func TestWaitHoldsThroughASlowNodeRegistration(t *testing.T) {
 
 	dir := t.TempDir()
 	cgroup := testenv.CgroupParent(t)
-	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
 	start := time.Now()
-	sp := startServerProcess(t, dir, cgroup, "--vm-accel", "auto", "--qemu", qemu, "--vm-probe-kernel", kernelPath)
-	t.Cleanup(func() {
-		sp.kill()
-		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroup); err != nil {
-			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
-		}
-	})
+	_, c := startCleanedUp(t, dir, cgroup, "--vm-accel", "auto", "--qemu", qemu, "--vm-probe-kernel", kernelPath)
 	out, errOut, err := c.run("", "wait", "--for=condition=Ready", "node", "--all", "--timeout", "60s")
 	took := time.Since(start)
 	if err != nil || out != "node/e2e-node condition met\n" {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,15 +20,8 @@ func TestVMConsoleLogAfterStop(t *testing.T) {
 	guest := testguest.Build(t)
 	dir := t.TempDir()
 	cgroup := testenv.CgroupParent(t)
-	sp := startServerProcess(t, dir, cgroup, "--vm-accel", "tcg")
+	sp, c := startCleanedUp(t, dir, cgroup, "--vm-accel", "tcg")
 	cl := waitReady(t, sp, dir)
-	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
-	t.Cleanup(func() {
-		sp.kill()
-		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroup); err != nil {
-			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
-		}
-	})
 
 	c.must("image", "import", "--kernel", guest.Kernel, "--initrd", guest.Initrd, "--cmdline", guest.Cmdline, "--name", "guest")
 	c.must("flavor", "create", "e2e.small", "--vcpus", "1", "--ram", "256", "--disk", "0")

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/server"
 )
 
@@ -35,15 +34,7 @@ func TestEmptyListsReadLikeKubectl(t *testing.T) {
 		!strings.Contains(errOut, "cloudbox wait --for=condition=Ready node --all") {
 		t.Fatalf("get nodes on a master without nodes: err %v, stdout %q, stderr %q", err, out, errOut)
 	}
-	cfg, err := client.LoadConfigFile(m.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hint := noNodesHint(context.Background(), cl, time.Now().Add(time.Hour)); !strings.Contains(hint, "--role worker --join") {
+	if hint := noNodesHint(context.Background(), m.client(), time.Now().Add(time.Hour)); !strings.Contains(hint, "--role worker --join") {
 		t.Errorf("an hour after the start, the hint is %q; want how to join a worker", hint)
 	}
 }
