@@ -201,7 +201,7 @@ func (w *waiter) timeoutMessage(timeout time.Duration) string {
 	var what string
 	switch p := w.pending(); {
 	case w.objs == nil:
-		what = "the server to answer"
+		what = fmt.Sprintf("%s: the server never answered", w.kind.Resource)
 	case len(p) == 0 && len(w.objs) == 0:
 		what = fmt.Sprintf("%s: none found yet", w.kind.Resource)
 	default:

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,12 @@ func TestWait(t *testing.T) {
 	_, _, err = c.run("", "wait", "--for=condition=Ready", "pods", "--all", "--timeout", "1s")
 	if err == nil || !strings.Contains(err.Error(), "on pods: none found yet") {
 		t.Fatalf("wait with nothing to wait for: %v", err)
+	}
+	// A server that never comes up is waited for until the timeout, which says so.
+	none := &cluster{t: t, config: filepath.Join(t.TempDir(), "admin.config")}
+	_, _, err = none.run("", "wait", "--for=condition=Ready", "node", "--all", "--timeout", "1s")
+	if err == nil || !strings.Contains(err.Error(), "on nodes: the server never answered (last error: no client config found") {
+		t.Fatalf("wait without a server: %v", err)
 	}
 	for _, bad := range [][]string{
 		{"wait", "--for=ready", "node", "--all"},
