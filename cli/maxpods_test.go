@@ -26,6 +26,9 @@ spec:
 // more pods than that on it.
 func TestMaxPods(t *testing.T) {
 	c := startClusterWith(t, func(cfg *server.Config) { cfg.MaxPods = 1 })
+	if _, _, err := c.run("", "server", "--max-pods", "0", "--data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--max-pods 0: a node must be able to run at least one pod") {
+		t.Errorf("server --max-pods 0: %v", err)
+	}
 	var node api.Node
 	if err := json.Unmarshal([]byte(c.must("get", "node", "node-1", "-o", "json")), &node); err != nil {
 		t.Fatal(err)
