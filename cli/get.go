@@ -76,7 +76,7 @@ func runGet(c *cli.Context) error {
 			return err
 		}
 		if len(objs) == 0 && out == "" && !c.Bool("watch") {
-			printNoResources(c.Context, c.App.ErrWriter, cl, t.kind, ns)
+			printNoResources(c.Context, c.App.ErrWriter, cl, t.kind, ns, c.String("selector") != "" || c.String("field-selector") != "")
 		}
 		if c.Bool("watch") {
 			return watchAndPrint(c, cl, t.kind, ns, rv, out, withNS, len(objs) > 0)

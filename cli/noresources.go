@@ -16,14 +16,14 @@ import (
 const justStarted = 2 * time.Minute
 
 // printNoResources says on w that a list came back empty, in kubectl's words; for
-// nodes it adds what to do about it.
-func printNoResources(ctx context.Context, w io.Writer, cl *client.Client, k *api.KindInfo, ns string) {
+// an empty node list that no selector narrowed it adds what to do about it.
+func printNoResources(ctx context.Context, w io.Writer, cl *client.Client, k *api.KindInfo, ns string, filtered bool) {
 	if ns != "" {
 		fmt.Fprintf(w, "No resources found in %s namespace.\n", ns)
 		return
 	}
 	fmt.Fprintln(w, "No resources found")
-	if k.Resource == "nodes" {
+	if k.Resource == "nodes" && !filtered {
 		fmt.Fprintln(w, noNodesHint(ctx, cl, time.Now()))
 	}
 }

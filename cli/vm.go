@@ -95,7 +95,11 @@ what the guest prints, and what you type goes to it. Ctrl-] detaches; the VM run
 				Flags:  []cli.Flag{nsFlag},
 				Action: vmConsole},
 			{Name: "console-log", Usage: "print what the VM wrote to its serial console", ArgsUsage: "NAME",
-				Description: `   cloudbox vm console-log web-1
+				Description: `Everything the VM wrote since the instance was created, across its runs. A
+stopped (SHUTOFF) or failed (ERROR) VM's log is read from the node that ran it last,
+which keeps it until the instance is deleted (-f has nothing to follow then).
+
+   cloudbox vm console-log web-1
    cloudbox vm console-log web-1 -f --tail 20`,
 				Flags: []cli.Flag{nsFlag,
 					&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output"},
@@ -286,7 +290,7 @@ func listObjects(c *cli.Context, k *api.KindInfo) error {
 	}
 	sortObjects(l.Items)
 	if len(l.Items) == 0 && out == "" {
-		printNoResources(c.Context, c.App.ErrWriter, cl, k, ns)
+		printNoResources(c.Context, c.App.ErrWriter, cl, k, ns, c.String("selector") != "")
 		return nil
 	}
 	return printObjects(c.App.Writer, k, l.Items, out, k.Namespaced && ns == "", false)

@@ -35,6 +35,9 @@ func TestEmptyListsReadLikeKubectl(t *testing.T) {
 		!strings.Contains(errOut, "cloudbox wait --for=condition=Ready node --all") {
 		t.Fatalf("get nodes on a master without nodes: err %v, stdout %q, stderr %q", err, out, errOut)
 	}
+	if _, errOut, _ := m.run("", "get", "nodes", "-l", "zone=none"); errOut != "No resources found\n" {
+		t.Errorf("get nodes -l on a master without nodes: %q; want no hint, a selector chose none", errOut)
+	}
 	if hint := noNodesHint(context.Background(), m.client(), time.Now().Add(time.Hour)); !strings.Contains(hint, "--role worker --join") {
 		t.Errorf("an hour after the start, the hint is %q; want how to join a worker", hint)
 	}
