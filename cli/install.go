@@ -155,10 +155,15 @@ func runUninstall(c *cli.Context, h *serviceHost) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	_, statErr := os.Stat(dataDir)
 	if err := server.Cleanup(dataDir, cgroupParent, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "removed the server's state in %s\n", dataDir)
+	if statErr == nil {
+		fmt.Fprintf(c.App.Writer, "removed the server's state in %s\n", dataDir)
+	} else {
+		fmt.Fprintf(c.App.Writer, "no server state in %s\n", dataDir)
+	}
 	if unit == nil {
 		return nil
 	}
