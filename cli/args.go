@@ -13,6 +13,10 @@ func ReorderArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
+	// urfave/cli completes only when its flag comes last, where the shell put it.
+	if last := args[len(args)-1]; last == completionFlag {
+		return append(ReorderArgs(app, args[:len(args)-1]), last)
+	}
 	out := []string{args[0]}
 	cmds, flags := app.Commands, app.Flags
 	i := 1
@@ -55,6 +59,9 @@ func ReorderArgs(app *cli.App, args []string) []string {
 	}
 	return append(out, positional...)
 }
+
+// completionFlag is what the completion scripts append to ask for candidates.
+const completionFlag = "--generate-bash-completion"
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/server"
 	"github.com/cloudbox/cloudbox/internal/testenv"
 	"github.com/cloudbox/cloudbox/store"
@@ -31,10 +32,20 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startClusterWith(t, nil)
+}
+
+// startClusterWith is startCluster with changes to the server's config (may be nil).
+func startClusterWith(t *testing.T, change func(*server.Config)) *cluster {
+	t.Helper()
 	dir := t.TempDir()
-	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", NodeName: "node-1", Logger: zaptest.NewLogger(t),
+	cfg := server.Config{DataDir: dir, Listen: "127.0.0.1:0", NodeName: "node-1", Logger: zaptest.NewLogger(t),
 		CgroupParent:  testenv.CgroupParent(t),
-		NodeResources: &agent.HostResources{Hostname: "node-1", CPUs: 4, MemoryBytes: 8 << 30, Pods: 110, Arch: "amd64"}})
+		NodeResources: &agent.HostResources{Hostname: "node-1", CPUs: 4, MemoryBytes: 8 << 30, Pods: 110, Arch: "amd64"}}
+	if change != nil {
+		change(&cfg)
+	}
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +61,20 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal("server not ready")
 	}
 	return &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
+}
+
+// client returns an API client for the cluster.
+func (c *cluster) client() *client.Client {
+	c.t.Helper()
+	cfg, err := client.LoadConfigFile(c.config)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
 }
 
 // run runs the CLI with args and returns stdout, stderr and the error.

@@ -31,7 +31,8 @@ func deleteCommand() *cli.Command {
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "wait until the objects are gone"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long --wait waits"},
 		),
-		Action: runDelete,
+		Action:       runDelete,
+		BashComplete: completeKinds,
 	}
 }
 

@@ -23,6 +23,7 @@ func describeCommand() *cli.Command {
    cloudbox describe pods                # every pod in the namespace`,
 		Flags: append(namespaceFlags(),
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "label selector"}),
+		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
 			targets, err := parseTargets(c.Args().Slice())
 			if err != nil {

@@ -51,6 +51,21 @@ func startServerProcess(t *testing.T, dir, cgroupParent string, extra ...string)
 	return sp
 }
 
+// startCleanedUp is startServerProcess with the cluster to run the CLI against; when
+// the test ends the server is killed and `server --cleanup` removes what it left.
+func startCleanedUp(t *testing.T, dir, cgroupParent string, extra ...string) (*serverProcess, *cluster) {
+	t.Helper()
+	sp := startServerProcess(t, dir, cgroupParent, extra...)
+	c := &cluster{t: t, config: filepath.Join(dir, "admin.config"), dir: dir}
+	t.Cleanup(func() {
+		sp.kill()
+		if out, errOut, err := c.run("", "server", "--cleanup", "--data-dir", dir, "--cgroup-parent", cgroupParent); err != nil {
+			t.Errorf("cleanup: %v\n%s%s", err, out, errOut)
+		}
+	})
+	return sp, c
+}
+
 func (s *serverProcess) kill() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.done

@@ -30,7 +30,8 @@ func getCommand() *cli.Command {
 			&cli.StringFlag{Name: "field-selector", Usage: "field selector, e.g. spec.nodeName=node1"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "after listing, watch for changes"},
 		),
-		Action: runGet,
+		Action:       runGet,
+		BashComplete: completeKinds,
 	}
 }
 
@@ -75,11 +76,7 @@ func runGet(c *cli.Context) error {
 			return err
 		}
 		if len(objs) == 0 && out == "" && !c.Bool("watch") {
-			if ns != "" {
-				fmt.Fprintf(c.App.ErrWriter, "No %s found in %s namespace.\n", t.kind.Resource, ns)
-			} else {
-				fmt.Fprintf(c.App.ErrWriter, "No %s found.\n", t.kind.Resource)
-			}
+			printNoResources(c.Context, c.App.ErrWriter, cl, t.kind, ns, c.String("selector") != "" || c.String("field-selector") != "")
 		}
 		if c.Bool("watch") {
 			return watchAndPrint(c, cl, t.kind, ns, rv, out, withNS, len(objs) > 0)

@@ -49,10 +49,18 @@ workers behind NAT too.
 // copyLogs prints a container's log, from --tail lines before the end if the
 // command has that flag, until it ends (or, with Follow, until interrupted).
 func copyLogs(c *cli.Context, cl *client.Client, namespace, pod string, opts client.LogOptions) error {
+	return copyStream(c, func(opts client.LogOptions) (io.ReadCloser, error) {
+		return cl.Logs(c.Context, namespace, pod, opts)
+	}, opts)
+}
+
+// copyStream opens a log with opts and the command's --tail, and copies it to the
+// command's output.
+func copyStream(c *cli.Context, open func(client.LogOptions) (io.ReadCloser, error), opts client.LogOptions) error {
 	if t := c.Int("tail"); t >= 0 && c.IsSet("tail") {
 		opts.TailLines = &t
 	}
-	rc, err := cl.Logs(c.Context, namespace, pod, opts)
+	rc, err := open(opts)
 	if err != nil {
 		return err
 	}

@@ -95,7 +95,11 @@ what the guest prints, and what you type goes to it. Ctrl-] detaches; the VM run
 				Flags:  []cli.Flag{nsFlag},
 				Action: vmConsole},
 			{Name: "console-log", Usage: "print what the VM wrote to its serial console", ArgsUsage: "NAME",
-				Description: `   cloudbox vm console-log web-1
+				Description: `Everything the VM wrote since the instance was created, across its runs. A
+stopped (SHUTOFF) or failed (ERROR) VM's log is read from the node that ran it last,
+which keeps it until the instance is deleted (-f has nothing to follow then).
+
+   cloudbox vm console-log web-1
    cloudbox vm console-log web-1 -f --tail 20`,
 				Flags: []cli.Flag{nsFlag,
 					&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output"},
@@ -286,11 +290,7 @@ func listObjects(c *cli.Context, k *api.KindInfo) error {
 	}
 	sortObjects(l.Items)
 	if len(l.Items) == 0 && out == "" {
-		if ns != "" {
-			fmt.Fprintf(c.App.ErrWriter, "No %s found in %s namespace.\n", k.Resource, ns)
-		} else {
-			fmt.Fprintf(c.App.ErrWriter, "No %s found.\n", k.Resource)
-		}
+		printNoResources(c.Context, c.App.ErrWriter, cl, k, ns, c.String("selector") != "")
 		return nil
 	}
 	return printObjects(c.App.Writer, k, l.Items, out, k.Namespaced && ns == "", false)
@@ -430,9 +430,17 @@ func launcherPod(c *cli.Context) (name string, cl *client.Client, ns, pod string
 	// A launcher pod that no node runs yet has no console either.
 	po, err := cl.Get(c.Context, mustKind("pods"), ns, pod)
 	if client.IsNotFound(err) || (err == nil && po.(*api.Pod).Spec.NodeName == "") {
-		err = fmt.Errorf("instance %s has no console yet (status %s): it has one once a node runs it", name, instanceStatus(o.(*api.Instance)))
+		err = &noConsoleError{inst: o.(*api.Instance)}
 	}
 	return
+}
+
+// noConsoleError says that no node runs an instance's VM now (it is stopped, failed,
+// or not placed yet).
+type noConsoleError struct{ inst *api.Instance }
+
+func (e *noConsoleError) Error() string {
+	return fmt.Sprintf("instance %s has no console yet (status %s): it has one once a node runs it", e.inst.Name, instanceStatus(e.inst))
 }
 
 func vmConsole(c *cli.Context) error {
@@ -480,8 +488,17 @@ func (d *detachReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// vmConsoleLog prints a running VM's console log through its launcher pod, and a
+// stopped or failed one's from the node that ran it last, which keeps it until the
+// instance is deleted (as Nova does).
 func vmConsoleLog(c *cli.Context) error {
 	_, cl, ns, pod, err := launcherPod(c)
+	var stopped *noConsoleError
+	if errors.As(err, &stopped) && stopped.inst.Status.NodeName != "" {
+		return copyStream(c, func(opts client.LogOptions) (io.ReadCloser, error) {
+			return cl.ConsoleLog(c.Context, ns, stopped.inst.Name, opts)
+		}, client.LogOptions{})
+	}
 	if err != nil {
 		return err
 	}

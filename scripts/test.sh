@@ -12,4 +12,15 @@ build
 log "go test"
 # The end-to-end tests start bin/cloudbox; they find it through CLOUDBOX_BIN.
 export CLOUDBOX_BIN="$PWD/bin/cloudbox"
-go test -count=1 -timeout 45m ./... 2>&1 | tee /tmp/cloudbox-test.log
+start=$(date +%s)
+status=0
+go test -count=1 -timeout 45m ./... 2>&1 | tee /tmp/cloudbox-test.log || status=$?
+passed=$(grep -cE '^ok\s' /tmp/cloudbox-test.log || true)
+failed=$(grep -E '^FAIL\s+\S' /tmp/cloudbox-test.log | awk '{print $2}' | sort -u || true)
+elapsed=$(($(date +%s) - start))
+summary="$passed packages passed, $(echo -n "$failed" | grep -c . || true) failed in $((elapsed / 60))m$((elapsed % 60))s (log: /tmp/cloudbox-test.log)"
+if [ "$status" -ne 0 ]; then
+  log "FAIL: $summary${failed:+; failed: $(echo $failed)}"
+  exit "$status"
+fi
+log "PASS: $summary"

@@ -37,6 +37,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// Resources overrides what is read from the host (for tests). May be nil.
 	Resources *HostResources
+	// MaxPods is the node's pod capacity, which the scheduler fills up to (the
+	// kubelet's --max-pods). If zero, Resources.Pods (110 when read from the host).
+	MaxPods int
 	// ControlPlane marks the node as also running the control plane.
 	ControlPlane bool
 	// Version is reported in the node's info.
@@ -110,6 +113,14 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 		cfg.Resources = r
+	}
+	switch {
+	case cfg.MaxPods < 0:
+		return nil, fmt.Errorf("agent: MaxPods %d: must not be negative", cfg.MaxPods)
+	case cfg.MaxPods > 0:
+		r := *cfg.Resources // the caller's struct stays as it was
+		r.Pods = cfg.MaxPods
+		cfg.Resources = &r
 	}
 	if cfg.NodeName == "" {
 		cfg.NodeName = cfg.Resources.Hostname

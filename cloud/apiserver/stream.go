@@ -60,15 +60,11 @@ func (s *Server) streamRequest(r *http.Request, rt *route, op string) (*tunnel.R
 	case names != nil:
 		return nil, "", badRequest(fmt.Sprintf("container %q is not in pod %s (it has %s)", container, rt.name, strings.Join(names, ", ")))
 	}
-	req := &tunnel.Request{Op: op, Namespace: rt.namespace, Pod: rt.name, Container: container, Tail: -1}
+	req := &tunnel.Request{Op: op, Namespace: rt.namespace, Pod: rt.name, Container: container}
 	req.Follow = q.Get("follow") == "true" || q.Get("follow") == "1"
 	req.Previous = q.Get("previous") == "true" || q.Get("previous") == "1"
-	if t := q.Get("tailLines"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return nil, "", badRequest("tailLines must be a non-negative integer")
-		}
-		req.Tail = n
+	if req.Tail, err = tailLines(q.Get("tailLines")); err != nil {
+		return nil, "", err
 	}
 	req.Command = q["command"]
 	req.TTY = q.Get("tty") == "true" || q.Get("tty") == "1"
@@ -86,12 +82,48 @@ func (s *Server) openStream(r *http.Request, node string, req *tunnel.Request) (
 	return stream, err
 }
 
+// tailLines reads the tailLines parameter; absent is -1, every line.
+func tailLines(s string) (int, error) {
+	if s == "" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, badRequest("tailLines must be a non-negative integer")
+	}
+	return n, nil
+}
+
 // podLog streams a container's log from its node's agent.
 func (s *Server) podLog(w http.ResponseWriter, r *http.Request, rt *route) error {
 	req, node, err := s.streamRequest(r, rt, "logs")
 	if err != nil {
 		return err
 	}
+	return s.proxyLog(w, r, node, req)
+}
+
+// instanceLog streams a VM's serial console log from the node that last ran it,
+// which keeps it while the instance exists, so a stopped VM's log can still be read
+// (Nova's os-getConsoleOutput). The node finds it by the instance's UID.
+func (s *Server) instanceLog(w http.ResponseWriter, r *http.Request, rt *route) error {
+	o, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+	if err != nil {
+		return err
+	}
+	inst := o.(*api.Instance)
+	if inst.Status.NodeName == "" {
+		return badRequest(fmt.Sprintf("instance %s has no console log yet (status %s): no node has run it", rt.name, inst.Status.State))
+	}
+	req := &tunnel.Request{Op: "logs", Namespace: rt.namespace, Pod: api.InstancePodName(rt.name), Container: "vm", Ref: inst.UID}
+	if req.Tail, err = tailLines(r.URL.Query().Get("tailLines")); err != nil {
+		return err
+	}
+	return s.proxyLog(w, r, inst.Status.NodeName, req)
+}
+
+// proxyLog sends a logs request to a node's agent and copies its answer.
+func (s *Server) proxyLog(w http.ResponseWriter, r *http.Request, node string, req *tunnel.Request) error {
 	stream, err := s.openStream(r, node, req)
 	if err != nil {
 		return err

@@ -51,7 +51,23 @@ func (c *Client) Logs(ctx context.Context, namespace, pod string, opts LogOption
 		q.Set("tailLines", strconv.Itoa(*opts.TailLines))
 	}
 	k, _ := api.LookupKind("pods")
-	resp, err := c.send(ctx, c.stream, http.MethodGet, path(k, namespace, pod, "log"), q, "", nil)
+	return c.logStream(ctx, path(k, namespace, pod, "log"), q)
+}
+
+// ConsoleLog reads a VM instance's serial console log from the node that last ran
+// it, also once the VM is stopped (instances/NAME/log). It does not follow; only
+// opts.TailLines is used.
+func (c *Client) ConsoleLog(ctx context.Context, namespace, instance string, opts LogOptions) (io.ReadCloser, error) {
+	q := url.Values{}
+	if opts.TailLines != nil {
+		q.Set("tailLines", strconv.Itoa(*opts.TailLines))
+	}
+	k, _ := api.LookupKind("instances")
+	return c.logStream(ctx, path(k, namespace, instance, "log"), q)
+}
+
+func (c *Client) logStream(ctx context.Context, p string, q url.Values) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, c.stream, http.MethodGet, p, q, "", nil)
 	if err != nil {
 		return nil, err
 	}

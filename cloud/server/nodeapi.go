@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
+	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
 	"github.com/cloudbox/cloudbox/cloud/tunnel"
 	"github.com/cloudbox/cloudbox/runtime/image"
 )
@@ -16,12 +17,19 @@ import (
 // tunnel: logs and exec through the agent, image operations on the node's store.
 type nodeBackend struct {
 	agent  *agent.Agent
-	images *image.Store // nil when the node runs no containers
+	images *image.Store     // nil when the node runs no containers
+	vms    *vmdriver.Driver // nil when the node runs no VMs
 }
 
 var _ tunnel.Backend = nodeBackend{}
 
 func (b nodeBackend) Logs(ctx context.Context, req *tunnel.Request, w io.Writer) error {
+	if req.Ref != "" {
+		if b.vms == nil {
+			return fmt.Errorf("this node runs no VMs, so it keeps no console logs")
+		}
+		return b.vms.ConsoleLog(req.Ref, req.Tail, w)
+	}
 	return b.agent.Logs(ctx, req.Namespace, req.Pod, req.Container, agent.LogOptions{Follow: req.Follow, Tail: req.Tail, Previous: req.Previous}, w)
 }
 

@@ -73,6 +73,8 @@ type Config struct {
 	Logger *zap.Logger
 	// NodeResources overrides what the agent reads from the host (tests).
 	NodeResources *agent.HostResources
+	// MaxPods is this node's pod capacity (--max-pods). If zero, 110.
+	MaxPods int
 	// InsecureRegistries may be reached over plain HTTP (HOST:PORT).
 	InsecureRegistries []string
 	// RegistryMirrors maps a registry to a mirror URL ("docker.io" →
@@ -433,7 +435,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	rec.Logger = s.log.Named("agent")
 	agentCfg := agent.Config{
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
-		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
+		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources, MaxPods: s.cfg.MaxPods,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
 		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, PodResolvConf: podResolvConf, Recorder: rec,
 	}
@@ -473,7 +475,7 @@ func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
 	defer n.driver.Close()
 	go tunnel.Connect(ctx, func(ctx context.Context) (net.Conn, error) {
 		return n.client.Upgrade(ctx, http.MethodGet, "/api/v1/nodes/"+n.NodeName()+"/tunnel", nil)
-	}, nodeBackend{agent: n.Agent, images: n.driver.Images()}, log.Named("tunnel"))
+	}, nodeBackend{agent: n.Agent, images: n.driver.Images(), vms: n.vms}, log.Named("tunnel"))
 	if n.vms != nil {
 		go n.vms.Run(ctx)
 	}

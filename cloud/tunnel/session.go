@@ -28,7 +28,9 @@ type Request struct {
 	Command   []string `json:"command,omitempty"`
 	TTY       bool     `json:"tty,omitempty"`
 	Stdin     bool     `json:"stdin,omitempty"`
-	// Action and Ref are for "images": pull, import, list, remove or prune.
+	// Action and Ref are for "images": pull, import, list, remove or prune. For
+	// "logs", a Ref is the UID of the VM instance whose console log is asked for
+	// (kept on the node while the instance exists, running or not).
 	Action string `json:"action,omitempty"`
 	Ref    string `json:"ref,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/internal/logfollow"
@@ -119,5 +120,31 @@ func seekTail(f *os.File, n int) error {
 		}
 	}
 	_, err = f.Seek(0, io.SeekStart)
+	return err
+}
+
+// ConsoleLog copies the last tail lines (negative: all) of the serial console log of
+// the instance with this UID, whether or not it runs: a stopped or failed VM keeps
+// its log, as Nova's does, until the instance is deleted and its directory swept.
+// It does not follow; a running VM's log is followed through its launcher pod.
+func (d *Driver) ConsoleLog(uid string, tail int, w io.Writer) error {
+	id := shortID(uid)
+	if id == "" || strings.Trim(id, "0123456789abcdefABCDEF") != "" {
+		return fmt.Errorf("instance UID %q: %w", uid, agent.ErrInvalid)
+	}
+	f, err := os.Open(filepath.Join(d.instanceDir(uid), "console.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no console log of instance %s on node %s (it never started here, or it was deleted): %w", uid, d.nodeName(), agent.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if tail >= 0 {
+		if err := seekTail(f, tail); err != nil {
+			return err
+		}
+	}
+	_, err = io.Copy(w, f)
 	return err
 }
