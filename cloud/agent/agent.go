@@ -56,13 +56,11 @@ type Config struct {
 	StateDir string
 	// Clock times back-off, probes and grace periods. If nil, the machine's.
 	Clock Clock
-	// PodIP returns a pod's IP address, for status.podIP, the downward API, /etc/hosts
-	// and probes. If nil, or when it returns "", the pod has none (until the network
-	// issue lands).
-	PodIP func(*api.Pod) string
-	// PodResolvConf, if not nil, gives a pod's /etc/resolv.conf (the cluster DNS);
-	// a nil result, or a nil hook, means the host's.
-	PodResolvConf func(*api.Pod) []byte
+	// Network is the node's pod network, the one the drivers attach pods to: it
+	// gives a pod's IP address (for status.podIP, the downward API, /etc/hosts and
+	// probes) and its /etc/resolv.conf (the cluster DNS). If nil, pods have loopback
+	// only and the host's resolv.conf.
+	Network PodNetwork
 	// BackoffBase and BackoffMax bound the restart and image-pull back-off: the delay
 	// starts at BackoffBase and doubles up to BackoffMax. If zero, 10 s and 5 min.
 	BackoffBase, BackoffMax time.Duration
@@ -160,12 +158,12 @@ func (a *Agent) policy() backoffPolicy {
 	return backoffPolicy{Base: a.cfg.BackoffBase, Max: a.cfg.BackoffMax, Reset: a.cfg.BackoffReset}
 }
 
-// podIP is the pod's address from the PodIP hook, or "".
+// podIP is the pod's address on the pod network, or "".
 func (a *Agent) podIP(p *api.Pod) string {
-	if a.cfg.PodIP == nil || p == nil {
+	if a.cfg.Network == nil || p == nil {
 		return ""
 	}
-	return a.cfg.PodIP(p)
+	return a.cfg.Network.PodIP(p.UID)
 }
 
 // hostIP is the node's address that pods see as status.hostIP.

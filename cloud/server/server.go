@@ -399,20 +399,14 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 		return nil, err
 	}
 	var network *podnet.Network
-	var podIP func(*api.Pod) string
-	var podResolvConf func(*api.Pod) []byte
+	var podNetwork agent.PodNetwork // nil, not a nil *podnet.Network, without one
 	if s.cfg.PodNetwork == "bridge" {
 		network = podnet.New(podnet.Config{Bridge: s.cfg.Bridge, ClusterCIDR: s.clusterCIDR(),
 			StateDir: filepath.Join(s.cfg.DataDir, "agent"), Logger: s.log.Named("podnet")})
-		podIP = func(p *api.Pod) string { return network.PodIP(p.UID) }
-		podResolvConf = func(p *api.Pod) []byte { return network.ResolvConf(p.Namespace) }
-	}
-	var drvNetwork containerdriver.Network
-	if network != nil {
-		drvNetwork = network
+		podNetwork = network
 	}
 	drv, err := containerdriver.New(containerdriver.Config{
-		Network: drvNetwork,
+		Network: podNetwork,
 		DataDir: s.cfg.DataDir,
 		// LockWait: a server killed just before on this data dir may still be exiting.
 		Images: image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors, Auth: s.cfg.RegistryAuth,
@@ -423,7 +417,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 	if err != nil {
 		return nil, err
 	}
-	vmd, vmLabels, err := s.vmRuntime(ctx, cl, network)
+	vmd, vmLabels, err := s.vmRuntime(ctx, cl, podNetwork)
 	if err != nil {
 		drv.Close()
 		return nil, err
@@ -434,7 +428,7 @@ func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane 
 		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
 		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources,
 		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
-		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, PodResolvConf: podResolvConf, Recorder: rec,
+		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), Network: podNetwork, Recorder: rec,
 	}
 	vmAgentConfig(&agentCfg, vmd, vmLabels)
 	ag, err := agent.New(agentCfg)

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
-	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
@@ -51,7 +50,7 @@ func checkVMConfig(cfg *Config) error {
 // auto, remembered for this boot of the host) and returns the driver and the node
 // labels that say the node runs VMs. With VMs off it returns nil. With auto and no
 // QEMU installed, the node runs no VMs and says why in the log.
-func (s *Server) vmRuntime(ctx context.Context, cl *client.Client, network *podnet.Network) (*vmdriver.Driver, map[string]string, error) {
+func (s *Server) vmRuntime(ctx context.Context, cl *client.Client, network agent.PodNetwork) (*vmdriver.Driver, map[string]string, error) {
 	if !s.vmsEnabled() {
 		return nil, nil, nil
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,14 +35,8 @@ type Config struct {
 	CgroupParent string
 	// Network, if not nil, attaches each pod sandbox that does not use the host's
 	// network; nil leaves pods with loopback only.
-	Network Network
+	Network agent.PodNetwork
 	Logger  *zap.Logger
-}
-
-// Network gives pod sandboxes their addresses.
-type Network interface {
-	Setup(ctx context.Context, podUID, netnsPath string) (net.IP, error)
-	Teardown(ctx context.Context, podUID string) error
 }
 
 // Driver is the container driver. It is safe for concurrent use.
@@ -53,7 +46,7 @@ type Driver struct {
 	log    *zap.Logger
 
 	cgroupParent string
-	network      Network
+	network      agent.PodNetwork
 
 	mu    sync.Mutex
 	holds map[string]func() // task ID → release of its image, so prune keeps it

@@ -30,7 +30,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
-	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
@@ -57,7 +56,7 @@ type Config struct {
 	Accel hypervisor.Accel
 	// Network, if not nil, puts VMs on the node bridge; nil gives them QEMU's
 	// user-mode NAT only.
-	Network *podnet.Network
+	Network agent.PodNetwork
 	// SoftRebootTimeout is how long a soft reboot waits for the guest before it
 	// resets it. If zero, 60 s.
 	SoftRebootTimeout time.Duration
