@@ -26,6 +26,11 @@ import (
 type Config struct {
 	// Client talks to the API. Required.
 	Client *client.Client
+	// Informers is the process's shared informer factory, which the agent reads
+	// pods and claims from; its owner starts it. It may hold every pod of the
+	// cluster: the agent picks those bound to NodeName. If nil, the agent makes its
+	// own over Client, with pods narrowed to its node, and runs it while Run runs.
+	Informers *client.Factory
 	// NodeName is the Node's name. If empty, the host name.
 	NodeName string
 	// Labels are added to the Node's labels (from --node-label).
@@ -82,6 +87,11 @@ type Agent struct {
 	log *zap.Logger
 	// registered is closed once the Node exists.
 	registered chan struct{}
+	// informers is cfg.Informers, or the agent's own when ownInformers.
+	informers    *client.Factory
+	ownInformers bool
+	// podInformer holds the pods bound to the node, and maybe others.
+	podInformer client.Typed[*api.Pod]
 	// pods drives the pods bound to the node; nil without a Driver.
 	pods *podManager
 	// wg counts the goroutines Run started, so that Run returns after them.
@@ -134,7 +144,15 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.HostsFile == "" {
 		cfg.HostsFile = "/etc/hosts"
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{})}
+	a := &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{}),
+		informers: cfg.Informers}
+	if a.informers == nil {
+		a.informers = client.NewFactory(cfg.Client, client.FactoryOptions{Logger: a.log, Scopes: map[string]client.ListOptions{
+			podKind.Resource: {FieldSelector: "spec.nodeName=" + cfg.NodeName},
+		}})
+		a.ownInformers = true
+	}
+	a.podInformer = client.For[*api.Pod](a.informers)
 	if cfg.Driver != nil {
 		if err := os.MkdirAll(a.podsDir(), 0o700); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
@@ -190,6 +208,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer a.wg.Wait()
 	defer cancel()
+	if a.ownInformers {
+		a.informers.Start(ctx)
+		a.spawn(a.informers.Wait)
+	}
 	backoff := 200 * time.Millisecond
 	for {
 		err := a.register(ctx)
@@ -228,7 +250,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-var nodeKind, _ = api.LookupKind("nodes")
+var nodeKind = api.KindOfType[*api.Node]()
 
 // desiredNode is the Node as this agent describes it.
 func (a *Agent) desiredNode(existing *api.Node) *api.Node {
