@@ -26,6 +26,11 @@ import (
 type Config struct {
 	// Client talks to the API. Required.
 	Client *client.Client
+	// Informers is the process's shared informer factory, which the agent reads
+	// pods and claims from; its owner starts it. It may hold every pod of the
+	// cluster: the agent picks those bound to NodeName. If nil, the agent makes its
+	// own over Client, with pods narrowed to its node, and runs it while Run runs.
+	Informers *client.Factory
 	// NodeName is the Node's name. If empty, the host name.
 	NodeName string
 	// Labels are added to the Node's labels (from --node-label).
@@ -59,13 +64,11 @@ type Config struct {
 	StateDir string
 	// Clock times back-off, probes and grace periods. If nil, the machine's.
 	Clock Clock
-	// PodIP returns a pod's IP address, for status.podIP, the downward API, /etc/hosts
-	// and probes. If nil, or when it returns "", the pod has none (until the network
-	// issue lands).
-	PodIP func(*api.Pod) string
-	// PodResolvConf, if not nil, gives a pod's /etc/resolv.conf (the cluster DNS);
-	// a nil result, or a nil hook, means the host's.
-	PodResolvConf func(*api.Pod) []byte
+	// Network is the node's pod network, the one the drivers attach pods to: it
+	// gives a pod's IP address (for status.podIP, the downward API, /etc/hosts and
+	// probes) and its /etc/resolv.conf (the cluster DNS). If nil, pods have loopback
+	// only and the host's resolv.conf.
+	Network PodNetwork
 	// BackoffBase and BackoffMax bound the restart and image-pull back-off: the delay
 	// starts at BackoffBase and doubles up to BackoffMax. If zero, 10 s and 5 min.
 	BackoffBase, BackoffMax time.Duration
@@ -87,6 +90,11 @@ type Agent struct {
 	log *zap.Logger
 	// registered is closed once the Node exists.
 	registered chan struct{}
+	// informers is cfg.Informers, or the agent's own when ownInformers.
+	informers    *client.Factory
+	ownInformers bool
+	// podInformer holds the pods bound to the node, and maybe others.
+	podInformer client.Typed[*api.Pod]
 	// pods drives the pods bound to the node; nil without a Driver.
 	pods *podManager
 	// wg counts the goroutines Run started, so that Run returns after them.
@@ -147,7 +155,15 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.HostsFile == "" {
 		cfg.HostsFile = "/etc/hosts"
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{})}
+	a := &Agent{cfg: cfg, log: cfg.Logger.Named("agent").With(zap.String("node", cfg.NodeName)), registered: make(chan struct{}),
+		informers: cfg.Informers}
+	if a.informers == nil {
+		a.informers = client.NewFactory(cfg.Client, client.FactoryOptions{Logger: a.log, Scopes: map[string]client.ListOptions{
+			podKind.Resource: {FieldSelector: "spec.nodeName=" + cfg.NodeName},
+		}})
+		a.ownInformers = true
+	}
+	a.podInformer = client.For[*api.Pod](a.informers)
 	if cfg.Driver != nil {
 		if err := os.MkdirAll(a.podsDir(), 0o700); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
@@ -171,12 +187,12 @@ func (a *Agent) policy() backoffPolicy {
 	return backoffPolicy{Base: a.cfg.BackoffBase, Max: a.cfg.BackoffMax, Reset: a.cfg.BackoffReset}
 }
 
-// podIP is the pod's address from the PodIP hook, or "".
+// podIP is the pod's address on the pod network, or "".
 func (a *Agent) podIP(p *api.Pod) string {
-	if a.cfg.PodIP == nil || p == nil {
+	if a.cfg.Network == nil || p == nil {
 		return ""
 	}
-	return a.cfg.PodIP(p)
+	return a.cfg.Network.PodIP(p.UID)
 }
 
 // hostIP is the node's address that pods see as status.hostIP.
@@ -203,6 +219,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer a.wg.Wait()
 	defer cancel()
+	if a.ownInformers {
+		a.informers.Start(ctx)
+		a.spawn(a.informers.Wait)
+	}
 	backoff := 200 * time.Millisecond
 	for {
 		err := a.register(ctx)
@@ -239,7 +259,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-var nodeKind, _ = api.LookupKind("nodes")
+var nodeKind = api.KindOfType[*api.Node]()
 
 // desiredNode is the Node as this agent describes it.
 func (a *Agent) desiredNode(existing *api.Node) *api.Node {

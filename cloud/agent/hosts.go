@@ -33,8 +33,8 @@ func (a *Agent) podFiles(p *api.Pod, podIP string) map[string][]byte {
 		etcHostname:   []byte(hostname + "\n"),
 		etcResolvConf: a.resolvConf(),
 	}
-	if a.cfg.PodResolvConf != nil && !p.Spec.HostNetwork {
-		if b := a.cfg.PodResolvConf(p); b != nil {
+	if a.cfg.Network != nil && !p.Spec.HostNetwork {
+		if b := a.cfg.Network.ResolvConf(p.Namespace); b != nil {
 			files[etcResolvConf] = b
 		}
 	}

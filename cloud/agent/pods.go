@@ -10,19 +10,42 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
-var podKind, _ = api.LookupKind("pods")
+var podKind = api.KindOfType[*api.Pod]()
 
-// podsOnNode lists and watches the pods bound to node.
-func podsOnNode(c *client.Client, node string, log *zap.Logger) *client.Informer {
-	return client.NewInformer(c, podKind, "", client.ListOptions{FieldSelector: "spec.nodeName=" + node}, log)
+// podHandler calls h's functions for the pods bound to this node only, and not once
+// ctx has ended: the pod informer may be shared, hold every pod, and outlive the
+// agent.
+func (a *Agent) podHandler(ctx context.Context, h client.TypedHandler[*api.Pod]) client.TypedHandler[*api.Pod] {
+	mine := func(p *api.Pod) bool { return ctx.Err() == nil && p.Spec.NodeName == a.cfg.NodeName }
+	var out client.TypedHandler[*api.Pod]
+	if h.OnAdd != nil {
+		out.OnAdd = func(p *api.Pod) {
+			if mine(p) {
+				h.OnAdd(p)
+			}
+		}
+	}
+	if h.OnUpdate != nil {
+		out.OnUpdate = func(old, p *api.Pod) {
+			if mine(p) {
+				h.OnUpdate(old, p)
+			}
+		}
+	}
+	if h.OnDelete != nil {
+		out.OnDelete = func(p *api.Pod) {
+			if mine(p) {
+				h.OnDelete(p)
+			}
+		}
+	}
+	return out
 }
 
 // finishDeletions is what an agent without a Driver does with its pods: none runs, so
 // a pod marked for deletion is removed at once.
 func (a *Agent) finishDeletions(ctx context.Context) {
-	inf := podsOnNode(a.cfg.Client, a.cfg.NodeName, a.log)
-	finish := func(o api.Object) {
-		p := o.(*api.Pod)
+	finish := func(p *api.Pod) {
 		if p.DeletionTimestamp == nil {
 			return
 		}
@@ -31,8 +54,8 @@ func (a *Agent) finishDeletions(ctx context.Context) {
 			a.log.Warn("finishing pod deletion failed", zap.String("pod", p.Key()), zap.Error(err))
 		}
 	}
-	inf.AddHandler(client.Handler{OnAdd: finish, OnUpdate: func(_, o api.Object) { finish(o) }})
-	inf.Run(ctx)
+	a.podInformer.AddHandler(a.podHandler(ctx, client.TypedHandler[*api.Pod]{OnAdd: finish, OnUpdate: func(_, p *api.Pod) { finish(p) }}))
+	<-ctx.Done()
 }
 
 // podManager runs one podWorker per pod bound to the node. Until adoption is done
@@ -56,13 +79,12 @@ func newPodManager(a *Agent) *podManager {
 
 // run watches the node's pods and drives them until ctx is cancelled.
 func (m *podManager) run(ctx context.Context) {
-	inf := podsOnNode(m.a.cfg.Client, m.a.cfg.NodeName, m.a.log)
-	inf.AddHandler(client.Handler{
-		OnAdd:    func(o api.Object) { m.onPod(ctx, o.(*api.Pod)) },
-		OnUpdate: func(_, o api.Object) { m.onPod(ctx, o.(*api.Pod)) },
-		OnDelete: func(o api.Object) { m.onDelete(o.(*api.Pod)) },
-	})
-	m.a.spawn(func() { inf.Run(ctx) })
+	inf := m.a.podInformer
+	inf.AddHandler(m.a.podHandler(ctx, client.TypedHandler[*api.Pod]{
+		OnAdd:    func(p *api.Pod) { m.onPod(ctx, p) },
+		OnUpdate: func(_, p *api.Pod) { m.onPod(ctx, p) },
+		OnDelete: m.onDelete,
+	}))
 	select {
 	case <-inf.Synced():
 	case <-ctx.Done():

@@ -58,7 +58,7 @@ type probeTarget struct {
 }
 
 // probeTarget finds where a pod's probes and hooks connect: 127.0.0.1 with
-// hostNetwork, the pod's IP when the PodIP hook gives one, else 127.0.0.1 inside the
+// hostNetwork, the pod's IP when the pod network gives one, else 127.0.0.1 inside the
 // pod's network namespace through the driver's PodDialer (until the network issue
 // lands a pod has loopback only, which the host cannot reach).
 func (w *podWorker) probeTarget(p *api.Pod, c *api.Container) probeTarget {

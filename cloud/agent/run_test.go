@@ -86,7 +86,7 @@ func TestHostNetworkPodSeesTheHostsNames(t *testing.T) {
 
 func TestPodIPHook(t *testing.T) {
 	h := newHarness(t)
-	h.startAgent(func(c *Config) { c.PodIP = func(p *api.Pod) string { return "10.244.0.5" } })
+	h.startAgent(func(c *Config) { c.Network = fixedIPNetwork{"10.244.0.5"} })
 	p := h.newPod("ip", ctr("app"))
 	p.Spec.Hostname, p.Spec.Subdomain = "db-0", "db"
 	p.Spec.Containers[0].Env = []api.EnvVar{{Name: "MY_IP", ValueFrom: &api.EnvVarSource{FieldRef: &api.ObjectFieldSelector{FieldPath: "status.podIP"}}}}

@@ -284,6 +284,8 @@ func insideDir(root, p string) error {
 	return nil
 }
 
+var claimKind = api.KindOfType[*api.PersistentVolumeClaim]()
+
 // claimVolumesDir holds the local volumes that bind persistent volume claims:
 // StateDir/volumes/<namespace>/<claim-uid>. They outlive the pods that use them and
 // go when their claim is deleted (see removeStaleClaimVolumes).
@@ -295,8 +297,7 @@ func (a *Agent) claimVolumesDir() string { return filepath.Join(a.cfg.StateDir, 
 // nodes cannot both bind it), then its status says Bound. A claim bound to another
 // node cannot be mounted here; the pod waits in ContainerCreating with the reason.
 func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sources) (podVolume, error) {
-	k, _ := api.LookupKind("persistentvolumeclaims")
-	o, err := s.c.Get(s.ctx, k, p.Namespace, src.ClaimName)
+	o, err := s.c.Get(s.ctx, claimKind, p.Namespace, src.ClaimName)
 	if client.IsNotFound(err) {
 		return podVolume{}, &volumeError{fmt.Sprintf("persistentvolumeclaim %q not found", src.ClaimName)}
 	}
@@ -322,7 +323,7 @@ func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sour
 			"resourceVersion": claim.ResourceVersion,
 			"annotations":     map[string]string{api.AnnotationVolumeNode: a.cfg.NodeName},
 		}})
-		if _, err := s.c.Patch(s.ctx, k, p.Namespace, claim.Name, "", patch); err != nil {
+		if _, err := s.c.Patch(s.ctx, claimKind, p.Namespace, claim.Name, "", patch); err != nil {
 			return podVolume{}, fmt.Errorf("binding persistentvolumeclaim %q: %w", src.ClaimName, err)
 		}
 		a.log.Info("bound a claim to a local volume", zap.String("claim", claim.Key()), zap.String("dir", dir))
@@ -335,7 +336,7 @@ func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sour
 		patch, _ := json.Marshal(map[string]any{"status": map[string]any{
 			"phase": api.ClaimBound, "accessModes": claim.Spec.AccessModes, "capacity": capacity,
 		}})
-		if _, err := s.c.Patch(s.ctx, k, p.Namespace, claim.Name, "status", patch); err != nil {
+		if _, err := s.c.Patch(s.ctx, claimKind, p.Namespace, claim.Name, "status", patch); err != nil {
 			return podVolume{}, fmt.Errorf("marking persistentvolumeclaim %q bound: %w", src.ClaimName, err)
 		}
 	}
@@ -347,8 +348,6 @@ func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sour
 // A failed sweep is tried again after the back-off base on the agent's clock. It
 // returns when ctx is cancelled.
 func (a *Agent) watchClaims(ctx context.Context) {
-	k, _ := api.LookupKind("persistentvolumeclaims")
-	inf := client.NewInformer(a.cfg.Client, k, "", client.ListOptions{}, a.log)
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -356,8 +355,9 @@ func (a *Agent) watchClaims(ctx context.Context) {
 		default: // a sweep is pending already, and will see this deletion too
 		}
 	}
-	inf.AddHandler(client.Handler{OnDelete: func(api.Object) { poke() }})
-	a.spawn(func() { inf.Run(ctx) })
+	client.For[*api.PersistentVolumeClaim](a.informers).AddHandler(client.TypedHandler[*api.PersistentVolumeClaim]{
+		OnDelete: func(*api.PersistentVolumeClaim) { poke() },
+	})
 	poke()
 	for {
 		select {
@@ -412,8 +412,7 @@ func (a *Agent) removeStaleClaimVolumes(ctx context.Context) error {
 	if len(dirs) == 0 {
 		return nil
 	}
-	k, _ := api.LookupKind("persistentvolumeclaims")
-	l, err := a.cfg.Client.ListAll(ctx, k, "", client.ListOptions{})
+	l, err := a.cfg.Client.ListAll(ctx, claimKind, "", client.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("listing persistentvolumeclaims: %w", err)
 	}

@@ -17,19 +17,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
-	"github.com/cloudbox/cloudbox/cloud/agent/containerdriver"
-	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
-	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/apiserver"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/cloud/controller"
-	"github.com/cloudbox/cloudbox/cloud/events"
 	"github.com/cloudbox/cloudbox/cloud/scheduler"
-	"github.com/cloudbox/cloudbox/cloud/tunnel"
-	"github.com/cloudbox/cloudbox/net/ipam"
 	"github.com/cloudbox/cloudbox/runtime/image"
 	"github.com/cloudbox/cloudbox/store"
 )
@@ -303,24 +298,28 @@ func (s *Server) runMaster(ctx context.Context) error {
 	factory.Start(ctx)
 	go1(factory.Wait)
 	s.factory = factory
-	var ag *nodeAgent
+	var node *Node
 	if s.cfg.Role == RoleAllInOne {
 		// The all-in-one role is a master plus a worker that joins over loopback with
 		// the join token, so the join path is exercised on every laptop (k3s does the
 		// same).
-		ag, err = s.joinAgent(ctx, s.url, joinToken, true)
+		node, err = NewNode(ctx, s.cfg, NodeConfig{JoinURL: s.url, Token: joinToken, ControlPlane: true, Informers: factory})
 		if err != nil {
 			return err
 		}
-		go1(func() { _ = ag.run(ctx, s.log) })
+		go1(func() {
+			if err := node.Run(ctx); err != nil {
+				s.log.Error("the node stopped", zap.Error(err))
+			}
+		})
 	}
 	go1(func() {
 		if !factory.WaitForSync(ctx) {
 			return
 		}
-		if ag != nil {
+		if node != nil {
 			select {
-			case <-ag.Registered():
+			case <-node.Registered():
 			case <-ctx.Done():
 				return
 			}
@@ -369,122 +368,33 @@ func (s *Server) startControlPlane(ctx context.Context, d controller.Deps, goFn 
 	return nil
 }
 
+// runWorker runs a Node that joins the master at JoinURL.
 func (s *Server) runWorker(ctx context.Context) error {
 	if err := s.writePIDFile(); err != nil {
 		return err
 	}
 	defer os.Remove(s.pidFile())
-	ag, err := s.joinAgent(ctx, s.cfg.JoinURL, s.cfg.Token, false)
+	node, err := NewNode(ctx, s.cfg, NodeConfig{JoinURL: s.cfg.JoinURL, Token: s.cfg.Token})
 	if err != nil {
 		return err
 	}
-	go func() {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var g errgroup.Group
+	g.Go(func() error {
+		defer stop()
+		return node.Run(ctx)
+	})
+	g.Go(func() error {
 		select {
-		case <-ag.Registered():
-			s.log.Info("worker joined", zap.String("master", s.cfg.JoinURL), zap.String("node", ag.NodeName()))
+		case <-node.Registered():
+			s.log.Info("worker joined", zap.String("master", s.cfg.JoinURL), zap.String("node", node.Name()))
 			close(s.ready)
 		case <-ctx.Done():
 		}
-	}()
-	return ag.run(ctx, s.log)
-}
-
-// joinAgent makes an agent that talks to the master at url with a join token, runs
-// containers through the container driver, and keeps a tunnel to the master open for
-// logs, exec and images. The caller runs it with runAgent.
-func (s *Server) joinAgent(ctx context.Context, url, token string, controlPlane bool) (*nodeAgent, error) {
-	cfg, err := Join(ctx, url, token)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := client.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	var network *podnet.Network
-	var podIP func(*api.Pod) string
-	var podResolvConf func(*api.Pod) []byte
-	if s.cfg.PodNetwork == "bridge" {
-		network = podnet.New(podnet.Config{Bridge: s.cfg.Bridge, ClusterCIDR: s.clusterCIDR(),
-			StateDir: filepath.Join(s.cfg.DataDir, "agent"), Logger: s.log.Named("podnet")})
-		podIP = func(p *api.Pod) string { return network.PodIP(p.UID) }
-		podResolvConf = func(p *api.Pod) []byte { return network.ResolvConf(p.Namespace) }
-	}
-	var drvNetwork containerdriver.Network
-	if network != nil {
-		drvNetwork = network
-	}
-	drv, err := containerdriver.New(containerdriver.Config{
-		Network: drvNetwork,
-		DataDir: s.cfg.DataDir,
-		// LockWait: a server killed just before on this data dir may still be exiting.
-		Images: image.Options{InsecureRegistries: s.cfg.InsecureRegistries, Mirrors: s.cfg.RegistryMirrors, Auth: s.cfg.RegistryAuth,
-			LockWait: 5 * time.Second},
-		CgroupParent: s.cfg.CgroupParent,
-		Logger:       s.log,
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	vmd, vmLabels, err := s.vmRuntime(ctx, cl, network)
-	if err != nil {
-		drv.Close()
-		return nil, err
-	}
-	rec := events.NewRecorder(cl, "agent")
-	rec.Logger = s.log.Named("agent")
-	agentCfg := agent.Config{
-		Client: cl, NodeName: s.cfg.NodeName, Labels: s.cfg.NodeLabels, Zone: s.cfg.Zone,
-		HeartbeatInterval: s.cfg.HeartbeatInterval, Resources: s.cfg.NodeResources, MaxPods: s.cfg.MaxPods,
-		ControlPlane: controlPlane, Version: s.cfg.Version["version"], Logger: s.log,
-		Driver: drv, StateDir: filepath.Join(s.cfg.DataDir, "agent"), PodIP: podIP, PodResolvConf: podResolvConf, Recorder: rec,
-	}
-	vmAgentConfig(&agentCfg, vmd, vmLabels)
-	ag, err := agent.New(agentCfg)
-	if err != nil {
-		drv.Close()
-		return nil, err
-	}
-	rec.Host = ag.NodeName()
-	if vmd != nil {
-		vmd.SetNodeName(ag.NodeName())
-	}
-	return &nodeAgent{Agent: ag, client: cl, driver: drv, vms: vmd, network: network, isolate: s.cfg.IsolateNamespaces}, nil
-}
-
-func (s *Server) clusterCIDR() string {
-	if s.cfg.ClusterCIDR == "" {
-		return ipam.DefaultClusterCIDR
-	}
-	return s.cfg.ClusterCIDR
-}
-
-// nodeAgent is an agent with its driver and its API client.
-type nodeAgent struct {
-	*agent.Agent
-	client  *client.Client
-	driver  *containerdriver.Driver
-	vms     *vmdriver.Driver // nil on a node that runs no VMs
-	network *podnet.Network  // nil without a pod network
-	isolate bool
-}
-
-// run runs the agent and its tunnel until ctx ends, then closes the driver
-// (containers keep running).
-func (n *nodeAgent) run(ctx context.Context, log *zap.Logger) error {
-	defer n.driver.Close()
-	go tunnel.Connect(ctx, func(ctx context.Context) (net.Conn, error) {
-		return n.client.Upgrade(ctx, http.MethodGet, "/api/v1/nodes/"+n.NodeName()+"/tunnel", nil)
-	}, nodeBackend{agent: n.Agent, images: n.driver.Images(), vms: n.vms}, log.Named("tunnel"))
-	if n.vms != nil {
-		go n.vms.Run(ctx)
-	}
-	if n.network != nil {
-		go n.startNetwork(ctx, log)
-		go podnet.RunServices(ctx, podnet.ServicesConfig{Client: n.client, Network: n.network, NodeName: n.NodeName(),
-			IsolateNamespaces: n.isolate, Logger: log.Named("services")})
-	}
-	return n.Agent.Run(ctx)
+	return g.Wait()
 }
 
 // ensureNamespaces creates the namespaces that exist from the first start.
@@ -499,66 +409,4 @@ func ensureNamespaces(ctx context.Context, st store.Store) error {
 		}
 	}
 	return nil
-}
-
-// reconcileNetwork gives the pool back the addresses of pods deleted while the
-// agent was down, from a list of this node's pods read after the pool opened.
-func (n *nodeAgent) reconcileNetwork(ctx context.Context, log *zap.Logger) {
-	podKind, _ := api.LookupKind("pods")
-	for ctx.Err() == nil {
-		list, err := n.client.ListAll(ctx, podKind, "", client.ListOptions{FieldSelector: "spec.nodeName=" + n.NodeName()})
-		if err == nil {
-			known := map[string]net.IP{}
-			for _, o := range list.Items {
-				p := o.(*api.Pod)
-				known[p.UID] = net.ParseIP(p.Status.PodIP)
-			}
-			if err = n.network.Reconcile(known); err == nil {
-				return
-			}
-		}
-		log.Warn("reconciling pod addresses with the API failed; retrying", zap.Error(err))
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// startNetwork waits until the master has given this node its pod subnet, then sets
-// the node's network up; pod sandboxes wait for it.
-func (n *nodeAgent) startNetwork(ctx context.Context, log *zap.Logger) {
-	select {
-	case <-n.Registered():
-	case <-ctx.Done():
-		return
-	}
-	nodeKind, _ := api.LookupKind("nodes")
-	for ctx.Err() == nil {
-		events, err := n.client.Watch(ctx, nodeKind, "", client.ListOptions{FieldSelector: "metadata.name=" + n.NodeName()})
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		for ev := range events {
-			node, ok := ev.Object.(*api.Node)
-			if !ok || node.Spec.PodCIDR == "" {
-				continue
-			}
-			// Pods wait for the network, so a failure (iptables busy, say) is retried.
-			for err := n.network.Start(node.Spec.PodCIDR); err != nil; err = n.network.Start(node.Spec.PodCIDR) {
-				log.Error("setting up the pod network failed; retrying (pods wait for it)", zap.Error(err))
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(2 * time.Second):
-				}
-			}
-			n.reconcileNetwork(ctx, log)
-			return
-		}
-	}
 }

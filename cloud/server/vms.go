@@ -13,10 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
-	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 	"github.com/cloudbox/cloudbox/cloud/agent/vmdriver"
 	"github.com/cloudbox/cloudbox/cloud/api"
-	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
 	"github.com/cloudbox/cloudbox/internal/atomicfile"
 )
@@ -28,8 +26,8 @@ const (
 )
 
 // vmsEnabled says whether this node runs VMs: VMAccel is auto, kvm or tcg.
-func (s *Server) vmsEnabled() bool {
-	return s.cfg.VMAccel != "" && s.cfg.VMAccel != VMAccelOff
+func (n *Node) vmsEnabled() bool {
+	return n.cfg.VMAccel != "" && n.cfg.VMAccel != VMAccelOff
 }
 
 // checkVMConfig validates the VM settings before anything starts.
@@ -47,40 +45,41 @@ func checkVMConfig(cfg *Config) error {
 	return nil
 }
 
-// vmRuntime makes the node's VM driver: it picks the accelerator (a real probe with
-// auto, remembered for this boot of the host) and returns the driver and the node
-// labels that say the node runs VMs. With VMs off it returns nil. With auto and no
-// QEMU installed, the node runs no VMs and says why in the log.
-func (s *Server) vmRuntime(ctx context.Context, cl *client.Client, network *podnet.Network) (*vmdriver.Driver, map[string]string, error) {
-	if !s.vmsEnabled() {
-		return nil, nil, nil
+// startVMDriver makes the node's VM driver and its reconciler: it picks the
+// accelerator (a real probe with auto, remembered for this boot of the host) and
+// returns the node labels that say the node runs VMs. With VMs off it makes none.
+// With auto and no QEMU installed, the node runs no VMs and says why in the log.
+func (n *Node) startVMDriver(ctx context.Context, network agent.PodNetwork) (map[string]string, error) {
+	if !n.vmsEnabled() {
+		return nil, nil
 	}
-	qemu := s.cfg.QEMU
+	qemu := n.cfg.QEMU
 	if qemu == "" {
 		qemu = hypervisor.DefaultQEMU
 	}
 	if _, err := exec.LookPath(qemu); err != nil {
-		if s.cfg.VMAccel == VMAccelAuto {
-			s.log.Warn("this node runs no VMs: QEMU is not installed (apt-get install qemu-system-x86 qemu-utils)", zap.String("qemu", qemu))
-			return nil, nil, nil
+		if n.cfg.VMAccel == VMAccelAuto {
+			n.log.Warn("this node runs no VMs: QEMU is not installed (apt-get install qemu-system-x86 qemu-utils)", zap.String("qemu", qemu))
+			return nil, nil
 		}
-		return nil, nil, fmt.Errorf("--vm-accel %s: %w", s.cfg.VMAccel, err)
+		return nil, fmt.Errorf("--vm-accel %s: %w", n.cfg.VMAccel, err)
 	}
-	stateDir := filepath.Join(s.cfg.DataDir, "agent", "vm")
+	stateDir := filepath.Join(n.cfg.DataDir, "agent", "vm")
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	accel, reason, err := s.probeAccel(ctx, qemu, stateDir)
+	accel, reason, err := n.probeAccel(ctx, qemu, stateDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	s.log.Info("VM accelerator chosen", zap.String("accel", string(accel)), zap.String("reason", reason))
-	d, err := vmdriver.New(vmdriver.Config{Client: cl, NodeName: s.cfg.NodeName, StateDir: stateDir, QEMU: qemu,
-		Accel: accel, Network: network, CgroupParent: s.cfg.CgroupParent, Logger: s.log})
+	n.log.Info("VM accelerator chosen", zap.String("accel", string(accel)), zap.String("reason", reason))
+	d, err := vmdriver.New(vmdriver.Config{Client: n.client, NodeName: n.name, StateDir: stateDir, QEMU: qemu,
+		Accel: accel, Network: network, CgroupParent: n.cfg.CgroupParent, Logger: n.cfg.Logger})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return d, map[string]string{api.LabelVMNode: "true", api.LabelVMAccel: string(accel)}, nil
+	n.vms, n.vmReconciler = d, vmdriver.NewReconciler(d, n.informers)
+	return map[string]string{api.LabelVMNode: "true", api.LabelVMAccel: string(accel)}, nil
 }
 
 // accelChoice is what the probe found, kept for the rest of the host's boot: the
@@ -91,12 +90,12 @@ type accelChoice struct {
 	Reason string `json:"reason"`
 }
 
-func (s *Server) probeAccel(ctx context.Context, qemu, stateDir string) (hypervisor.Accel, string, error) {
-	kernel := s.cfg.VMProbeKernel
+func (n *Node) probeAccel(ctx context.Context, qemu, stateDir string) (hypervisor.Accel, string, error) {
+	kernel := n.cfg.VMProbeKernel
 	if kernel == "" {
 		kernel = newestBootKernel()
 	}
-	want := s.cfg.VMAccel
+	want := n.cfg.VMAccel
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	key := strings.Join([]string{strings.TrimSpace(string(bootID)), want, qemu, kernel}, "|")
 	path := filepath.Join(stateDir, "accel.json")

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,17 +36,11 @@ type Config struct {
 	CgroupParent string
 	// Network, if not nil, attaches each pod sandbox that does not use the host's
 	// network; nil leaves pods with loopback only.
-	Network Network
+	Network agent.PodNetwork
 	Logger  *zap.Logger
 	// Clock times the waits of the node cleanup for the kernel to free a cgroup. If
 	// nil, the machine's.
 	Clock agent.Clock
-}
-
-// Network gives pod sandboxes their addresses.
-type Network interface {
-	Setup(ctx context.Context, podUID, netnsPath string) (net.IP, error)
-	Teardown(ctx context.Context, podUID string) error
 }
 
 // Driver is the container driver. It is safe for concurrent use.
@@ -58,7 +51,7 @@ type Driver struct {
 	clock  agent.Clock
 
 	cgroupParent string
-	network      Network
+	network      agent.PodNetwork
 
 	mu    sync.Mutex
 	holds map[string]func() // task ID → release of its image, so prune keeps it

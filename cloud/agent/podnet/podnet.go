@@ -1,6 +1,8 @@
 // Package podnet gives pods their addresses on this node: the cbx0 bridge, the
 // firewall chains, the node's address pool, and a veth per pod sandbox. It joins the
-// net/ packages (which know nothing of the control plane) for the container driver.
+// net/ packages (which know nothing of the control plane) for the agent and its
+// drivers (agent.PodNetwork), and keeps the node's Service rules (services.go) and
+// cluster DNS (dns.go) in step with the API.
 package podnet
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/internal/atomicfile"
 	"github.com/cloudbox/cloudbox/net/bridge"
 	"github.com/cloudbox/cloudbox/net/dns"
@@ -61,6 +64,8 @@ type Network struct {
 	// without their address.
 	saved map[string]string
 }
+
+var _ agent.PodNetwork = (*Network)(nil)
 
 // New returns a network that is not started yet.
 func New(cfg Config) *Network {

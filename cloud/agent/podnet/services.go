@@ -8,7 +8,6 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
-	"github.com/cloudbox/cloudbox/net/dns"
 	"github.com/cloudbox/cloudbox/net/proxy"
 )
 
@@ -20,7 +19,11 @@ const LabelIsolation = "cloudbox.io/network-isolation"
 
 // ServicesConfig configures RunServices.
 type ServicesConfig struct {
-	Client  *client.Client
+	// Informers is the process's shared informer factory, started by its owner.
+	// Its pods must be every pod, not only this node's: an isolated namespace lets
+	// in its pods from any node. Required.
+	Informers *client.Factory
+	// Network is this node's pod network. Required.
 	Network *Network
 	// NodeName is this node: only its pods' hostPorts are programmed here.
 	NodeName string
@@ -32,24 +35,20 @@ type ServicesConfig struct {
 }
 
 // RunServices keeps this node's Service rules (cluster IPs and node ports), its
-// pods' hostPorts and namespace isolation in step with the API until ctx ends —
+// pods' hostPorts and namespace isolation in step with the API until ctx ends:
 // every change triggers one full sync, and changes that arrive during a sync are
-// folded into the next — and, once the pod network is up, answers cluster DNS on
-// the bridge address.
+// folded into the next.
 func RunServices(ctx context.Context, cfg ServicesConfig) {
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cl, network := cfg.Client, cfg.Network
-	kind := func(r string) *api.KindInfo { k, _ := api.LookupKind(r); return k }
-	services := client.NewInformer(cl, kind("services"), "", client.ListOptions{}, log)
-	endpoints := client.NewInformer(cl, kind("endpoints"), "", client.ListOptions{}, log)
-	// Every pod, not only this node's: an isolated namespace lets in its pods
-	// from any node.
-	pods := client.NewInformer(cl, kind("pods"), "", client.ListOptions{}, log)
-	namespaces := client.NewInformer(cl, kind("namespaces"), "", client.ListOptions{}, log)
-	informers := []*client.Informer{services, endpoints, pods, namespaces}
+	network := cfg.Network
+	services := client.For[*api.Service](cfg.Informers)
+	endpoints := client.For[*api.Endpoints](cfg.Informers)
+	pods := client.For[*api.Pod](cfg.Informers)
+	namespaces := client.For[*api.Namespace](cfg.Informers)
+	informers := []*client.Informer{services.Informer, endpoints.Informer, pods.Informer, namespaces.Informer}
 	changed := make(chan struct{}, 1)
 	poke := func(api.Object) {
 		select {
@@ -59,12 +58,10 @@ func RunServices(ctx context.Context, cfg ServicesConfig) {
 	}
 	for _, inf := range informers {
 		inf.AddHandler(client.Handler{OnAdd: poke, OnUpdate: func(_, o api.Object) { poke(o) }, OnDelete: poke})
-		go inf.Run(ctx)
 	}
 	if !client.WaitForSync(ctx, informers...) {
 		return
 	}
-	go serveDNS(ctx, network, informerResolver{services, endpoints}, log)
 	p := &proxy.Proxier{}
 	poke(nil)
 	first := true
@@ -106,13 +103,9 @@ func podAddr(p *api.Pod, network *Network, nodeName string) net.IP {
 }
 
 // desiredHostPorts lists the hostPorts of this node's pods.
-func desiredHostPorts(pods *client.Informer, network *Network, nodeName string) []proxy.HostPort {
+func desiredHostPorts(pods client.Typed[*api.Pod], network *Network, nodeName string) []proxy.HostPort {
 	var out []proxy.HostPort
-	for _, o := range pods.List() {
-		p := o.(*api.Pod)
-		if p.Spec.NodeName != nodeName {
-			continue
-		}
+	for _, p := range pods.OnNode(nodeName) {
 		ip := podAddr(p, network, nodeName)
 		if ip == nil {
 			continue
@@ -142,24 +135,21 @@ func isolated(ns *api.Namespace, byDefault bool) bool {
 }
 
 // desiredIsolation lists the isolated namespaces with their pods' addresses.
-func desiredIsolation(pods, namespaces *client.Informer, network *Network, nodeName string, byDefault bool) []proxy.IsolatedNamespace {
+func desiredIsolation(pods client.Typed[*api.Pod], namespaces client.Typed[*api.Namespace], network *Network, nodeName string, byDefault bool) []proxy.IsolatedNamespace {
 	iso := map[string]*proxy.IsolatedNamespace{}
-	for _, o := range namespaces.List() {
-		if ns := o.(*api.Namespace); isolated(ns, byDefault) {
+	for _, ns := range namespaces.List() {
+		if isolated(ns, byDefault) {
 			iso[ns.Name] = &proxy.IsolatedNamespace{Name: ns.Name}
 		}
 	}
 	if len(iso) == 0 {
 		return nil
 	}
-	for _, o := range pods.List() {
-		p := o.(*api.Pod)
-		n := iso[p.Namespace]
-		if n == nil {
-			continue
-		}
-		if ip := podAddr(p, network, nodeName); ip != nil {
-			n.PodIPs = append(n.PodIPs, ip)
+	for ns, n := range iso {
+		for _, p := range pods.InNamespace(ns) {
+			if ip := podAddr(p, network, nodeName); ip != nil {
+				n.PodIPs = append(n.PodIPs, ip)
+			}
 		}
 	}
 	out := make([]proxy.IsolatedNamespace, 0, len(iso))
@@ -170,10 +160,9 @@ func desiredIsolation(pods, namespaces *client.Informer, network *Network, nodeN
 }
 
 // desiredServices turns the cached Services and Endpoints into the proxy's input.
-func desiredServices(services, endpoints *client.Informer) []proxy.Service {
+func desiredServices(services client.Typed[*api.Service], endpoints client.Typed[*api.Endpoints]) []proxy.Service {
 	var out []proxy.Service
-	for _, o := range services.List() {
-		svc := o.(*api.Service)
+	for _, svc := range services.List() {
 		ip := net.ParseIP(svc.Spec.ClusterIP)
 		if ip == nil {
 			continue // headless: DNS answers with the pods themselves
@@ -186,8 +175,8 @@ func desiredServices(services, endpoints *client.Informer) []proxy.Service {
 			}
 			ps.Ports = append(ps.Ports, port)
 		}
-		if e := endpoints.Get(svc.Key()); e != nil {
-			for _, subset := range e.(*api.Endpoints).Subsets {
+		if e, ok := endpoints.Get(svc.Key()); ok {
+			for _, subset := range e.Subsets {
 				ports := map[string]int{}
 				for _, p := range subset.Ports {
 					ports[p.Name] = int(p.Port)
@@ -202,41 +191,4 @@ func desiredServices(services, endpoints *client.Informer) []proxy.Service {
 		out = append(out, ps)
 	}
 	return out
-}
-
-// serveDNS runs the cluster DNS on the gateway address once the network is up.
-func serveDNS(ctx context.Context, network *Network, r dns.Resolver, log *zap.Logger) {
-	select {
-	case <-network.Ready():
-	case <-ctx.Done():
-		return
-	}
-	srv := &dns.Server{Addr: net.JoinHostPort(network.Gateway().String(), "53"), Resolver: r, Logger: log.Named("dns")}
-	if err := srv.Start(ctx); err != nil {
-		log.Error("cluster DNS did not start; pods resolve only through the host", zap.Error(err))
-	}
-}
-
-// informerResolver answers DNS from the Services and Endpoints caches.
-type informerResolver struct{ services, endpoints *client.Informer }
-
-func (r informerResolver) LookupService(namespace, name string) (net.IP, bool, []net.IP, bool) {
-	o := r.services.Get(namespace + "/" + name)
-	if o == nil {
-		return nil, false, nil, false
-	}
-	if ip := net.ParseIP(o.(*api.Service).Spec.ClusterIP); ip != nil {
-		return ip, false, nil, true
-	}
-	var ips []net.IP
-	if e := r.endpoints.Get(namespace + "/" + name); e != nil {
-		for _, s := range e.(*api.Endpoints).Subsets {
-			for _, a := range s.Addresses {
-				if ip := net.ParseIP(a.IP); ip != nil {
-					ips = append(ips, ip)
-				}
-			}
-		}
-	}
-	return nil, true, ips, true
 }

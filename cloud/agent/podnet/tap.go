@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/net/bridge"
 )
 
@@ -15,16 +16,6 @@ import (
 // of a veth: its address comes from the same pool (keyed by its launcher pod's UID,
 // so PodIP and the endpoints see it as the pod's), and the guest is told it through
 // its cloud-init network-config rather than having it set from outside.
-
-// Tap is a VM's place on the pod network.
-type Tap struct {
-	// Name is the tap device, for QEMU's -netdev tap,ifname=.
-	Name string
-	// IP, PrefixLen and Gateway are what the guest configures on its interface.
-	IP        net.IP
-	PrefixLen int
-	Gateway   net.IP
-}
 
 // tapName is a VM's tap: stable per pod, "cbxt" so that it is told from a veth and
 // still found by whatever looks for cloudbox's links.
@@ -36,7 +27,7 @@ func tapName(podUID string) string {
 // SetupTap gives the pod (a VM's launcher) an address and a tap on the bridge. The
 // address is want when that is free (the VM's address before it was stopped), else
 // the next free one.
-func (n *Network) SetupTap(ctx context.Context, podUID string, want net.IP) (*Tap, error) {
+func (n *Network) SetupTap(ctx context.Context, podUID string, want net.IP) (*agent.Tap, error) {
 	select {
 	case <-n.ready:
 	case <-ctx.Done():
@@ -55,7 +46,7 @@ func (n *Network) SetupTap(ctx context.Context, podUID string, want net.IP) (*Ta
 		return nil, err
 	}
 	ones, _ := bc.Subnet.Mask.Size()
-	return &Tap{Name: name, IP: ip, PrefixLen: ones, Gateway: n.Gateway()}, nil
+	return &agent.Tap{Name: name, IP: ip, PrefixLen: ones, Gateway: n.Gateway()}, nil
 }
 
 // TeardownTap removes the pod's tap and frees its address.

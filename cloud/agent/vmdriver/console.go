@@ -134,7 +134,7 @@ func (d *Driver) ConsoleLog(uid string, tail int, w io.Writer) error {
 	}
 	f, err := os.Open(filepath.Join(d.instanceDir(uid), "console.log"))
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no console log of instance %s on node %s (it never started here, or it was deleted): %w", uid, d.nodeName(), agent.ErrNotFound)
+		return fmt.Errorf("no console log of instance %s on node %s (it never started here, or it was deleted): %w", uid, d.cfg.NodeName, agent.ErrNotFound)
 	}
 	if err != nil {
 		return err

@@ -1,9 +1,10 @@
-// Package vmdriver runs instance launcher pods as QEMU virtual machines: it adapts
-// package hypervisor (which knows nothing of the control plane) to agent.Driver, so
-// the agent's sync loop, restarts, adoption and deletion are the same for VMs as for
-// containers. Beside the Driver methods, Run keeps what the pod does not carry in step
-// with the Instance: pause and resume, reboots, hot-plugged volumes, and the status
-// the node reports (address, PID, accelerator, volumes).
+// Package vmdriver runs instance launcher pods as QEMU virtual machines. The Driver
+// adapts package hypervisor (which knows nothing of the control plane) to
+// agent.Driver, so the agent's sync loop, restarts, adoption and deletion are the
+// same for VMs as for containers: it starts, stops, inspects and re-attaches one
+// instance's QEMU. The Reconciler keeps what the pod does not carry in step with the
+// Instance, against the VMs the Driver runs: pause and resume, reboots, hot-plugged
+// volumes, and the status the node reports (power state, volumes).
 //
 // Layout on the node, per instance (StateDir/instances/<id>/): disk.qcow2 (the
 // overlay on the image, kept while the instance exists, so a stopped VM keeps its
@@ -30,7 +31,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
-	"github.com/cloudbox/cloudbox/cloud/agent/podnet"
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
@@ -48,7 +48,7 @@ type Config struct {
 	// Client reads Instances, Images, Flavors, KeyPairs and Volumes, downloads image
 	// files, and writes the instances' node-side status. Required.
 	Client *client.Client
-	// NodeName is this node's name (volumes record where their file is).
+	// NodeName is this node's name (volumes record where their file is). Required.
 	NodeName string
 	// StateDir holds instances/, volumes/ and images/ (DATA_DIR/agent/vm). Required.
 	StateDir string
@@ -58,7 +58,7 @@ type Config struct {
 	Accel hypervisor.Accel
 	// Network, if not nil, puts VMs on the node bridge; nil gives them QEMU's
 	// user-mode NAT only.
-	Network *podnet.Network
+	Network agent.PodNetwork
 	// SoftRebootTimeout is how long a soft reboot waits for the guest before it
 	// resets it. If zero, 60 s.
 	SoftRebootTimeout time.Duration
@@ -79,7 +79,9 @@ type Driver struct {
 	mu    sync.Mutex
 	tasks map[string]*task // by task ID, for the VMs this process started or re-attached
 
-	kick chan string // instance keys for the reconciler
+	// started carries the keys of the instances whose VM this driver started or
+	// re-attached, for the Reconciler to bring in line at once.
+	started chan string
 }
 
 // task is one run of one VM.
@@ -102,10 +104,10 @@ type instanceRef struct {
 
 func (r instanceRef) key() string { return r.Namespace + "/" + r.Name }
 
-// New returns the driver; call Run for the reconciler.
+// New returns the driver; NewReconciler makes its reconciler.
 func New(cfg Config) (*Driver, error) {
-	if cfg.Client == nil || cfg.StateDir == "" {
-		return nil, errors.New("vmdriver: a client and a state directory are required")
+	if cfg.Client == nil || cfg.StateDir == "" || cfg.NodeName == "" {
+		return nil, errors.New("vmdriver: a client, a node name and a state directory are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -128,20 +130,7 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("vmdriver: %w", err)
 		}
 	}
-	return &Driver{cfg: cfg, log: cfg.Logger.Named("vm"), tasks: map[string]*task{}, kick: make(chan string, 256)}, nil
-}
-
-// SetNodeName tells the driver its node's name once the agent has settled it.
-func (d *Driver) SetNodeName(name string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cfg.NodeName = name
-}
-
-func (d *Driver) nodeName() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cfg.NodeName
+	return &Driver{cfg: cfg, log: cfg.Logger.Named("vm"), tasks: map[string]*task{}, started: make(chan string, 256)}, nil
 }
 
 // Name is "vm".
@@ -362,8 +351,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 // sweepInstance removes an instance's directory once the Instance is gone (or is
 // another one by that name) and no task of it runs.
 func (d *Driver) sweepInstance(ctx context.Context, ref instanceRef) {
-	k, _ := api.LookupKind("instances")
-	o, err := d.cfg.Client.Get(ctx, k, ref.Namespace, ref.Name)
+	o, err := d.cfg.Client.Get(ctx, instanceKind, ref.Namespace, ref.Name)
 	if err == nil && o.GetObjectMeta().UID == ref.UID {
 		return
 	}
@@ -409,7 +397,7 @@ func (d *Driver) Recover(ctx context.Context, h *agent.TaskHandle) error {
 	if err != nil {
 		return err
 	}
-	d.enqueue(t.inst.key())
+	d.notifyStarted(t.inst)
 	return nil
 }
 
@@ -433,6 +421,25 @@ func (d *Driver) ReleaseSandbox(ctx context.Context, podUID string) error {
 		return nil
 	}
 	return d.cfg.Network.TeardownTap(ctx, podUID)
+}
+
+// notifyStarted tells the Reconciler that inst's VM runs.
+func (d *Driver) notifyStarted(inst instanceRef) {
+	select {
+	case d.started <- inst.key():
+	default: // full: the Reconciler's resync catches it
+	}
+}
+
+// runningInstances returns the keys of the instances this driver runs a VM of.
+func (d *Driver) runningInstances() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keys := make([]string, 0, len(d.tasks))
+	for _, t := range d.tasks {
+		keys = append(keys, t.inst.key())
+	}
+	return keys
 }
 
 // running returns the live task of an instance, or nil.

@@ -41,8 +41,7 @@ func (d *Driver) PullImage(ctx context.Context, ref, policy string) (string, err
 
 // image reads an Image that is ready to boot.
 func (d *Driver) image(ctx context.Context, name string) (*api.Image, error) {
-	k, _ := api.LookupKind("images")
-	o, err := d.cfg.Client.Get(ctx, k, "", name)
+	o, err := d.cfg.Client.Get(ctx, api.KindOfType[*api.Image](), "", name)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", name, err)
 	}

@@ -52,8 +52,7 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	mac := macFor(inst.UID)
 	seed := hypervisor.Seed{InstanceID: inst.UID, Hostname: inst.Name, UserData: []byte(inst.Spec.UserData)}
 	if kp := inst.Spec.KeyPair; kp != "" {
-		k, _ := api.LookupKind("keypairs")
-		o, err := d.cfg.Client.Get(ctx, k, inst.Namespace, kp)
+		o, err := d.cfg.Client.Get(ctx, api.KindOfType[*api.KeyPair](), inst.Namespace, kp)
 		if err != nil {
 			return nil, fmt.Errorf("key pair %q: %w", kp, err)
 		}
@@ -114,7 +113,7 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 			s.RebootID = inst.Spec.Reboot.ID // a fresh boot carries out any reboot asked before it
 		}
 	})
-	d.enqueue(t.inst.key())
+	d.notifyStarted(t.inst)
 	h := t.handle
 	return &h, nil
 }
@@ -125,8 +124,7 @@ func (d *Driver) launcherInstance(ctx context.Context, cfg *agent.TaskConfig) (*
 	if !ok {
 		return nil, fmt.Errorf("pod %s/%s is not an instance's launcher pod (its name does not start with vm-)", cfg.PodNamespace, cfg.PodName)
 	}
-	k, _ := api.LookupKind("instances")
-	o, err := d.cfg.Client.Get(ctx, k, cfg.PodNamespace, name)
+	o, err := d.cfg.Client.Get(ctx, instanceKind, cfg.PodNamespace, name)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s/%s: %w", cfg.PodNamespace, name, err)
 	}
@@ -138,8 +136,7 @@ func (d *Driver) flavor(ctx context.Context, inst *api.Instance) (*api.FlavorSpe
 	if inst.Status.Flavor != nil {
 		return inst.Status.Flavor, nil
 	}
-	k, _ := api.LookupKind("flavors")
-	o, err := d.cfg.Client.Get(ctx, k, "", inst.Spec.Flavor)
+	o, err := d.cfg.Client.Get(ctx, api.KindOfType[*api.Flavor](), "", inst.Spec.Flavor)
 	if err != nil {
 		return nil, fmt.Errorf("flavor %q: %w", inst.Spec.Flavor, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
-	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
 )
 
@@ -29,7 +28,7 @@ func volumeDevice(v *api.VMVolume) string { return "vol" + shortID(v.UID)[:12] }
 
 // syncVolumes plugs the volumes the instance asks for and unplugs the others,
 // returning what is plugged, in spec order.
-func (d *Driver) syncVolumes(ctx context.Context, inst *api.Instance, t *task, vols *client.Informer) ([]api.InstanceVolumeStatus, error) {
+func (r *Reconciler) syncVolumes(ctx context.Context, inst *api.Instance, t *task) ([]api.InstanceVolumeStatus, error) {
 	plugged, err := t.vm.Disks(ctx)
 	if err != nil {
 		return nil, err
@@ -42,16 +41,15 @@ func (d *Driver) syncVolumes(ctx context.Context, inst *api.Instance, t *task, v
 	var attached []api.InstanceVolumeStatus
 	wanted := map[string]bool{}
 	for _, name := range inst.Spec.Volumes {
-		o := vols.Get(inst.Namespace + "/" + name)
-		if o == nil {
+		v, ok := r.vols.GetByName(inst.Namespace, name)
+		if !ok {
 			errs = append(errs, fmt.Errorf("volume %q not found", name))
 			continue
 		}
-		v := o.(*api.VMVolume)
 		dev := volumeDevice(v)
 		wanted[dev] = true
 		if !isPlugged[dev] {
-			if err := d.plug(ctx, t, v, dev); err != nil {
+			if err := r.plug(ctx, t, v, dev); err != nil {
 				errs = append(errs, fmt.Errorf("volume %q: %w", name, err))
 				continue
 			}
@@ -66,27 +64,27 @@ func (d *Driver) syncVolumes(ctx context.Context, inst *api.Instance, t *task, v
 			errs = append(errs, fmt.Errorf("detaching %s: %w", dev, err))
 			continue
 		}
-		d.log.Info("volume detached", zap.String("instance", inst.Key()), zap.String("device", dev))
+		r.log.Info("volume detached", zap.String("instance", inst.Key()), zap.String("device", dev))
 	}
 	return attached, errors.Join(errs...)
 }
 
 // plug makes the volume's file if it has none yet (recording this node as its
 // home), then hot-plugs it.
-func (d *Driver) plug(ctx context.Context, t *task, v *api.VMVolume, dev string) error {
-	if n := v.Status.NodeName; n != "" && n != d.nodeName() {
-		return fmt.Errorf("its file is on node %s, not on %s", n, d.nodeName())
+func (r *Reconciler) plug(ctx context.Context, t *task, v *api.VMVolume, dev string) error {
+	node := r.d.cfg.NodeName
+	if n := v.Status.NodeName; n != "" && n != node {
+		return fmt.Errorf("its file is on node %s, not on %s", n, node)
 	}
-	path := d.volumePath(v)
+	path := r.d.volumePath(v)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := hypervisor.CreateBlank(ctx, path, int64(v.Spec.SizeGB)<<30); err != nil {
 			return err
 		}
 	}
 	if v.Status.NodeName == "" {
-		k, _ := api.LookupKind("volumes")
-		if _, err := d.cfg.Client.ModifyStatus(ctx, k, v.Namespace, v.Name, func(o api.Object) error {
-			o.(*api.VMVolume).Status.NodeName = d.nodeName()
+		if _, err := r.d.cfg.Client.ModifyStatus(ctx, api.KindOfType[*api.VMVolume](), v.Namespace, v.Name, func(o api.Object) error {
+			o.(*api.VMVolume).Status.NodeName = node
 			return nil
 		}); err != nil {
 			return err
@@ -95,13 +93,13 @@ func (d *Driver) plug(ctx context.Context, t *task, v *api.VMVolume, dev string)
 	if err := t.vm.AttachDisk(ctx, dev, path, string(hypervisor.FormatQCOW2)); err != nil {
 		return err
 	}
-	d.log.Info("volume attached", zap.String("instance", t.inst.key()), zap.String("volume", v.Name), zap.String("device", dev))
+	r.log.Info("volume attached", zap.String("instance", t.inst.key()), zap.String("volume", v.Name), zap.String("device", dev))
 	return nil
 }
 
 // removeVolumeFile deletes a deleted volume's file from this node.
-func (d *Driver) removeVolumeFile(v *api.VMVolume) {
-	if err := os.Remove(d.volumePath(v)); err == nil {
-		d.log.Info("removed the file of a deleted volume", zap.String("volume", v.Key()))
+func (r *Reconciler) removeVolumeFile(v *api.VMVolume) {
+	if err := os.Remove(r.d.volumePath(v)); err == nil {
+		r.log.Info("removed the file of a deleted volume", zap.String("volume", v.Key()))
 	}
 }
