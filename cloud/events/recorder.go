@@ -7,14 +7,17 @@ package events
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // Event aggregation and retention, as Kubernetes's defaults.
@@ -23,34 +26,45 @@ const (
 	// TTL is how long an event is kept after it was last seen.
 	TTL = time.Hour
 	// QueueSize is how many events a Recorder holds before Run writes them; more are
-	// dropped.
-	QueueSize = 256
+	// dropped. Kubernetes's broadcaster holds as many: a burst of a hundred pods
+	// records four or five events each before the first is written.
+	QueueSize = 1000
+	// writers is how many events Run writes at once. One at a time, each write waits
+	// for its own fsync and a pod burst outruns the queue; concurrent writes share
+	// the store's group commit.
+	writers = 8
 )
 
-// Clock is the time source that stamps events.
-type Clock interface {
-	Now() time.Time
-}
-
 // Recorder writes Events about objects for one component. Event never blocks: events
-// wait in a small queue that Run drains, and are dropped (with a log line) when the
-// queue is full. A repeat of an event (same object, type, reason and message) within
-// ten minutes increments the count of the first rather than creating another. It is
-// safe for concurrent use; nothing is written until Run is called.
+// wait in a queue that Run drains, and are dropped when the queue is full (logged
+// once per reason every DropReportWindow). A repeat of an event (same object, type,
+// reason and message) within ten minutes increments the count of the first rather
+// than creating another. It is safe for concurrent use; nothing is written until Run
+// is called.
 type Recorder struct {
 	cl        *client.Client
 	component string
-	ch        chan *api.Event
+	// queues holds one queue per writer; an event goes to the one its aggregation
+	// key picks, so that the repeats of one event are written in order.
+	queues []chan queued
+	drops  *dropCounter
+	seq    atomic.Uint64 // tells apart events of one object stamped at the same time
 	// Host names the machine in the events' source; NewRecorder sets the host name.
 	// Change it before the first Event.
 	Host string
 	// Logger receives the dropped and failed events; nil means none. Set it before Run.
 	Logger *zap.Logger
-	// Clock stamps events; nil means the wall clock. Set it before Run.
-	Clock Clock
+	// Clock stamps events and times the drop reports; nil means the wall clock. Set
+	// it before the first Event.
+	Clock clock.Clock
 
 	mu   sync.Mutex
-	seen map[string]*seenEvent // by aggregation key; only Run's goroutine uses it
+	seen map[string]*seenEvent // by aggregation key
+}
+
+type queued struct {
+	e   *api.Event
+	key string
 }
 
 type seenEvent struct {
@@ -63,14 +77,18 @@ type seenEvent struct {
 // component, on this host, as their source.
 func NewRecorder(cl *client.Client, component string) *Recorder {
 	host, _ := os.Hostname()
-	return &Recorder{cl: cl, component: component, Host: host, ch: make(chan *api.Event, QueueSize), seen: map[string]*seenEvent{}}
+	r := &Recorder{cl: cl, component: component, Host: host, drops: newDropCounter(), seen: map[string]*seenEvent{}}
+	for range writers {
+		r.queues = append(r.queues, make(chan queued, QueueSize/writers))
+	}
+	return r
 }
 
-func (r *Recorder) now() time.Time {
+func (r *Recorder) clock() clock.Clock {
 	if r.Clock == nil {
-		return time.Now()
+		return clock.Real{}
 	}
-	return r.Clock.Now()
+	return r.Clock
 }
 
 func (r *Recorder) logger() *zap.Logger {
@@ -106,24 +124,41 @@ func (r *Recorder) Event(obj api.Object, typ, reason, messageFmt string, args ..
 		Source:         api.EventSource{Component: r.component, Host: r.Host},
 		Count:          1,
 	}
-	now := api.NewTime(r.now())
+	now := api.NewTime(r.clock().Now())
 	e.FirstTimestamp, e.LastTimestamp = now, now
+	key := aggregationKey(e)
+	h := fnv.New32a()
+	h.Write([]byte(key))
 	select {
-	case r.ch <- e:
+	case r.queues[h.Sum32()%uint32(len(r.queues))] <- queued{e, key}:
 	default:
-		r.logger().Warn("event queue full; dropping event", zap.String("object", ref.Kind+"/"+m.Key()), zap.String("reason", reason))
+		r.drops.add(reason)
 	}
 }
 
-// Run writes queued events until ctx is cancelled.
+// Run writes queued events until ctx is cancelled, and returns once its writers
+// have stopped.
 func (r *Recorder) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, q := range r.queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.drain(ctx, q)
+		}()
+	}
+	r.drops.report(ctx, r.clock(), DropReportWindow, r.logger())
+	wg.Wait()
+}
+
+func (r *Recorder) drain(ctx context.Context, q <-chan queued) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case e := <-r.ch:
-			if err := r.write(ctx, e); err != nil && ctx.Err() == nil {
-				r.logger().Warn("writing event failed", zap.String("reason", e.Reason), zap.Error(err))
+		case it := <-q:
+			if err := r.write(ctx, it.e, it.key); err != nil && ctx.Err() == nil {
+				r.logger().Warn("writing event failed", zap.String("reason", it.e.Reason), zap.Error(err))
 			}
 		}
 	}
@@ -134,12 +169,15 @@ func aggregationKey(e *api.Event) string {
 	return o.Kind + "\x00" + o.Namespace + "\x00" + o.Name + "\x00" + o.UID + "\x00" + e.Type + "\x00" + e.Reason + "\x00" + e.Message
 }
 
-func (r *Recorder) write(ctx context.Context, e *api.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	key := aggregationKey(e)
+// write creates e, or counts it in the event it repeats. Only the writer that key
+// maps to writes it, so the lookup in seen and the write that follows are not raced
+// by a repeat.
+func (r *Recorder) write(ctx context.Context, e *api.Event, key string) error {
 	at := e.LastTimestamp.Time
-	if s, ok := r.seen[key]; ok && at.Sub(s.last) < aggregationWindow {
+	r.mu.Lock()
+	s, ok := r.seen[key]
+	r.mu.Unlock()
+	if ok && at.Sub(s.last) < aggregationWindow {
 		k, _ := api.LookupKind("events")
 		o, err := r.cl.Get(ctx, k, s.namespace, s.name)
 		if err == nil {
@@ -147,7 +185,9 @@ func (r *Recorder) write(ctx context.Context, e *api.Event) error {
 			old.Count++
 			old.LastTimestamp = e.LastTimestamp
 			if _, err = r.cl.Update(ctx, old); err == nil {
+				r.mu.Lock()
 				s.count, s.last = old.Count, at
+				r.mu.Unlock()
 				return nil
 			}
 		}
@@ -159,12 +199,14 @@ func (r *Recorder) write(ctx context.Context, e *api.Event) error {
 	e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, at.UnixNano())
 	created, err := r.cl.Create(ctx, e)
 	if client.IsAlreadyExists(err) {
-		e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, time.Now().UnixNano())
+		e.Name = fmt.Sprintf("%s.%x.%d", e.InvolvedObject.Name, at.UnixNano(), r.seq.Add(1))
 		created, err = r.cl.Create(ctx, e)
 	}
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.seen[key] = &seenEvent{namespace: created.GetObjectMeta().Namespace, name: created.GetObjectMeta().Name, count: 1, first: at, last: at}
 	// Keep the cache as small as the window it serves.
 	for k, s := range r.seen {
