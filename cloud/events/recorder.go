@@ -7,7 +7,6 @@ package events
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -29,10 +28,6 @@ const (
 	// dropped. Kubernetes's broadcaster holds as many: a burst of a hundred pods
 	// records four or five events each before the first is written.
 	QueueSize = 1000
-	// writers is how many events Run writes at once. One at a time, each write waits
-	// for its own fsync and a pod burst outruns the queue; concurrent writes share
-	// the store's group commit.
-	writers = 8
 )
 
 // Recorder writes Events about objects for one component. Event never blocks: events
@@ -44,11 +39,9 @@ const (
 type Recorder struct {
 	cl        *client.Client
 	component string
-	// queues holds one queue per writer; an event goes to the one its aggregation
-	// key picks, so that the repeats of one event are written in order.
-	queues []chan queued
-	drops  *dropCounter
-	seq    atomic.Uint64 // tells apart events of one object stamped at the same time
+	queue     *writeQueue
+	drops     *dropCounter
+	seq       atomic.Uint64 // tells apart events of one object stamped at the same time
 	// Host names the machine in the events' source; NewRecorder sets the host name.
 	// Change it before the first Event.
 	Host string
@@ -62,11 +55,6 @@ type Recorder struct {
 	seen map[string]*seenEvent // by aggregation key
 }
 
-type queued struct {
-	e   *api.Event
-	key string
-}
-
 type seenEvent struct {
 	namespace, name string
 	count           int32
@@ -77,11 +65,8 @@ type seenEvent struct {
 // component, on this host, as their source.
 func NewRecorder(cl *client.Client, component string) *Recorder {
 	host, _ := os.Hostname()
-	r := &Recorder{cl: cl, component: component, Host: host, drops: newDropCounter(), seen: map[string]*seenEvent{}}
-	for range writers {
-		r.queues = append(r.queues, make(chan queued, QueueSize/writers))
-	}
-	return r
+	return &Recorder{cl: cl, component: component, Host: host, queue: newWriteQueue(), drops: newDropCounter(),
+		seen: map[string]*seenEvent{}}
 }
 
 func (r *Recorder) clock() clock.Clock {
@@ -126,42 +111,26 @@ func (r *Recorder) Event(obj api.Object, typ, reason, messageFmt string, args ..
 	}
 	now := api.NewTime(r.clock().Now())
 	e.FirstTimestamp, e.LastTimestamp = now, now
-	key := aggregationKey(e)
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	select {
-	case r.queues[h.Sum32()%uint32(len(r.queues))] <- queued{e, key}:
-	default:
+	if !r.queue.push(queued{e, aggregationKey(e)}) {
 		r.drops.add(reason)
 	}
 }
 
-// Run writes queued events until ctx is cancelled, and returns once its writers
-// have stopped.
+// Run writes queued events until ctx is cancelled, and returns once its writes
+// and its drop reports have stopped.
 func (r *Recorder) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, q := range r.queues {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.drain(ctx, q)
-		}()
-	}
-	r.drops.report(ctx, r.clock(), DropReportWindow, r.logger())
-	wg.Wait()
-}
-
-func (r *Recorder) drain(ctx context.Context, q <-chan queued) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case it := <-q:
-			if err := r.write(ctx, it.e, it.key); err != nil && ctx.Err() == nil {
-				r.logger().Warn("writing event failed", zap.String("reason", it.e.Reason), zap.Error(err))
-			}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.drops.report(ctx, r.clock(), DropReportWindow, r.logger())
+	}()
+	r.queue.run(ctx, func(ctx context.Context, it queued) {
+		if err := r.write(ctx, it.e, it.key); err != nil && ctx.Err() == nil {
+			r.logger().Warn("writing event failed", zap.String("reason", it.e.Reason), zap.Error(err))
 		}
-	}
+	})
+	wg.Wait()
 }
 
 func aggregationKey(e *api.Event) string {
@@ -169,9 +138,9 @@ func aggregationKey(e *api.Event) string {
 	return o.Kind + "\x00" + o.Namespace + "\x00" + o.Name + "\x00" + o.UID + "\x00" + e.Type + "\x00" + e.Reason + "\x00" + e.Message
 }
 
-// write creates e, or counts it in the event it repeats. Only the writer that key
-// maps to writes it, so the lookup in seen and the write that follows are not raced
-// by a repeat.
+// write creates e, or counts it in the event it repeats. The queue writes the
+// events of one key one at a time, so a repeat does not race the lookup in seen and
+// the write that follows.
 func (r *Recorder) write(ctx context.Context, e *api.Event, key string) error {
 	at := e.LastTimestamp.Time
 	r.mu.Lock()
