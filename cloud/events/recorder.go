@@ -7,9 +7,9 @@ package events
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,7 +41,6 @@ type Recorder struct {
 	component string
 	queue     *writeQueue
 	drops     *dropCounter
-	seq       atomic.Uint64 // tells apart events of one object stamped at the same time
 	// Host names the machine in the events' source; NewRecorder sets the host name.
 	// Change it before the first Event.
 	Host string
@@ -165,10 +164,13 @@ func (r *Recorder) write(ctx context.Context, e *api.Event, key string) error {
 		}
 		// Deleted (aged out, or by hand): start a new one.
 	}
-	e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, at.UnixNano())
+	// Named as Kubernetes names them; the timestamps are whole seconds, so the name
+	// takes the clock's nanoseconds, and a random suffix should that be taken too
+	// (another recorder's event about the same object, or a fake clock).
+	e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, r.clock().Now().UnixNano())
 	created, err := r.cl.Create(ctx, e)
 	if client.IsAlreadyExists(err) {
-		e.Name = fmt.Sprintf("%s.%x.%d", e.InvolvedObject.Name, at.UnixNano(), r.seq.Add(1))
+		e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, rand.Uint64())
 		created, err = r.cl.Create(ctx, e)
 	}
 	if err != nil {
