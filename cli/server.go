@@ -56,6 +56,7 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
 			&cli.StringFlag{Name: "node-port-range", Value: "30000-32767", Usage: "the range NodePort Services' ports come from"},
 			&cli.StringFlag{Name: "cgroup-parent", Value: "/cloudbox", Usage: "the cgroup every pod goes under"},
 			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
+			&cli.StringFlag{Name: "pprof", Usage: "serve Go's profiles (/debug/pprof/) on this loopback HOST:PORT, for profiling", EnvVars: []string{"CLOUDBOX_PPROF"}},
 		},
 		Action: runServer,
 	}
@@ -69,6 +70,13 @@ func runServer(c *cli.Context) error {
 	defer func() { _ = log.Sync() }()
 	if c.Bool("cleanup") {
 		return server.Cleanup(c.String("data-dir"), c.String("cgroup-parent"), log)
+	}
+	if addr := c.String("pprof"); addr != "" {
+		stopPprof, err := servePprof(addr, log.Named("pprof"))
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	labels, err := parseLabels(c.StringSlice("node-label"))
 	if err != nil {
