@@ -211,11 +211,12 @@ func scheduleThroughAPI(ctx context.Context, bin string, nodes, pods int) (apiRe
 	}
 	defer os.RemoveAll(dir)
 	// No agent heartbeats these nodes: a long grace period keeps them Ready.
-	srv, _, err := startServer(ctx, bin, filepath.Join(dir, "server"), "--role", "master", "--node-monitor-grace-period", "1h")
+	srv, _, err := startServer(ctx, bin, filepath.Join(dir, "server"), "/cloudbox-bench-scheduler",
+		"--role", "master", "--node-monitor-grace-period", "1h")
 	if err != nil {
 		return apiResult{}, err
 	}
-	defer srv.stop()
+	defer srv.remove()
 	cl := srv.client
 	nodeKind, _ := api.LookupKind("nodes")
 	for i := range nodes {
