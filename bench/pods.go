@@ -257,19 +257,23 @@ func (w *podWatcher) burst(ctx context.Context, cl *client.Client, n int) error 
 	return nil
 }
 
-// deletePods removes every pod in default at once and waits until they are gone.
+// deletePods deletes every pod in default and waits until they are gone. The
+// delete is graceful (the pods' grace period is zero): the agent kills the
+// containers and only then removes the object, so that what comes next does not
+// share the cores with the teardown.
 func deletePods(ctx context.Context, cl *client.Client) error {
 	k, _ := api.LookupKind("pods")
 	l, err := cl.ListAll(ctx, k, "default", client.ListOptions{})
 	if err != nil {
 		return err
 	}
-	zero := int64(0)
 	for _, o := range l.Items {
-		// Grace 0 is for the API (remove at once); the containers still get killed.
-		if _, err := cl.DeleteWithGrace(ctx, k, "default", o.GetObjectMeta().Name, &zero); err != nil && !client.IsNotFound(err) {
+		if _, err := cl.Delete(ctx, k, "default", o.GetObjectMeta().Name); err != nil && !client.IsNotFound(err) {
 			return err
 		}
+	}
+	if err := waitCount(ctx, cl, k, "", 2*time.Minute, func(n int) bool { return n == 0 }); err != nil {
+		return fmt.Errorf("waiting for the pods to go: %w", err)
 	}
 	return nil
 }
