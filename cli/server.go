@@ -72,7 +72,7 @@ func runServer(c *cli.Context) error {
 		return server.Cleanup(c.String("data-dir"), c.String("cgroup-parent"), log)
 	}
 	if addr := c.String("pprof"); addr != "" {
-		stopPprof, err := servePprof(addr, log.Named("pprof"))
+		_, stopPprof, err := servePprof(addr, log.Named("pprof"))
 		if err != nil {
 			return err
 		}
