@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -58,26 +57,22 @@ func Workloads(ctx context.Context, cfg WorkloadsConfig) error {
 	}
 	setup := time.Since(setupStart)
 	runcStart := time.Now()
-	runcP50, err := runcRun(ctx, filepath.Join(dir, "runc"), cfg.Replicas)
+	runcRuns, err := runcRun(ctx, filepath.Join(dir, "runc"), cfg.Replicas)
 	if err != nil {
 		return fmt.Errorf("bare runc run (the peer): %w", err)
 	}
+	runcP50 := percentile(runcRuns, 50)
 	runcTotal := max(time.Since(runcStart)-setup, time.Millisecond)
 	fmt.Fprintf(out, "bare runc run (true) x %d, sequential: %7.2f s total, p50 %.1f ms\n",
 		cfg.Replicas, runcTotal.Seconds(), ms(runcP50))
 
 	srvDir := filepath.Join(dir, "server")
-	srv, _, err := startServer(ctx, cfg.Binary, srvDir, "--cgroup-parent", "/cloudbox-bench-workloads")
+	srv, _, err := startServer(ctx, cfg.Binary, srvDir, "/cloudbox-bench-workloads",
+		"--bridge", fmt.Sprintf("cbxbw%d", os.Getpid()%100000), "--cluster-cidr", "10.195.0.0/16")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		srv.stop()
-		cmd := exec.Command(cfg.Binary, "--log-level", "warn", "server", "--cleanup", "--data-dir", srvDir,
-			"--cgroup-parent", "/cloudbox-bench-workloads")
-		cmd.Stderr = os.Stderr
-		_ = cmd.Run()
-	}()
+	defer srv.remove()
 	if err := importImage(ctx, srv.client, tarPath); err != nil {
 		return err
 	}

@@ -31,7 +31,8 @@ CLI reads it) and DATA_DIR/join-token (give it to workers as --token).
    cloudbox server --role worker --join https://10.0.0.1:6443 --token K10...
    cloudbox server --cleanup                        # stop it and remove its state`,
 		Flags: append(serverFlags(),
-			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"}),
+			&cli.BoolFlag{Name: "cleanup", Usage: "stop the server running on --data-dir and remove everything it created (uninstall)"},
+			&cli.StringFlag{Name: "pprof", Usage: "serve Go's profiles (/debug/pprof/) on this loopback HOST:PORT, for profiling", EnvVars: []string{"CLOUDBOX_PPROF"}}),
 		Action: runServer,
 	}
 }
@@ -76,6 +77,13 @@ func runServer(c *cli.Context) error {
 	defer func() { _ = log.Sync() }()
 	if c.Bool("cleanup") {
 		return server.Cleanup(c.String("data-dir"), c.String("cgroup-parent"), log)
+	}
+	if addr := c.String("pprof"); addr != "" {
+		_, stopPprof, err := servePprof(addr, log.Named("pprof"))
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	if c.Int("max-pods") < 1 {
 		return fmt.Errorf("--max-pods %d: a node must be able to run at least one pod", c.Int("max-pods"))

@@ -7,6 +7,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/cloud/client"
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // Event aggregation and retention, as Kubernetes's defaults.
@@ -23,34 +25,33 @@ const (
 	// TTL is how long an event is kept after it was last seen.
 	TTL = time.Hour
 	// QueueSize is how many events a Recorder holds before Run writes them; more are
-	// dropped.
-	QueueSize = 256
+	// dropped. Kubernetes's broadcaster holds as many: a burst of a hundred pods
+	// records four or five events each before the first is written.
+	QueueSize = 1000
 )
 
-// Clock is the time source that stamps events.
-type Clock interface {
-	Now() time.Time
-}
-
 // Recorder writes Events about objects for one component. Event never blocks: events
-// wait in a small queue that Run drains, and are dropped (with a log line) when the
-// queue is full. A repeat of an event (same object, type, reason and message) within
-// ten minutes increments the count of the first rather than creating another. It is
-// safe for concurrent use; nothing is written until Run is called.
+// wait in a queue that Run drains, and are dropped when the queue is full (logged
+// once per reason every DropReportWindow). A repeat of an event (same object, type,
+// reason and message) within ten minutes increments the count of the first rather
+// than creating another. It is safe for concurrent use; nothing is written until Run
+// is called.
 type Recorder struct {
 	cl        *client.Client
 	component string
-	ch        chan *api.Event
+	queue     *writeQueue
+	drops     *dropCounter
 	// Host names the machine in the events' source; NewRecorder sets the host name.
 	// Change it before the first Event.
 	Host string
 	// Logger receives the dropped and failed events; nil means none. Set it before Run.
 	Logger *zap.Logger
-	// Clock stamps events; nil means the wall clock. Set it before Run.
-	Clock Clock
+	// Clock stamps events and times the drop reports; nil means the wall clock. Set
+	// it before the first Event.
+	Clock clock.Clock
 
 	mu   sync.Mutex
-	seen map[string]*seenEvent // by aggregation key; only Run's goroutine uses it
+	seen map[string]*seenEvent // by aggregation key
 }
 
 type seenEvent struct {
@@ -63,14 +64,15 @@ type seenEvent struct {
 // component, on this host, as their source.
 func NewRecorder(cl *client.Client, component string) *Recorder {
 	host, _ := os.Hostname()
-	return &Recorder{cl: cl, component: component, Host: host, ch: make(chan *api.Event, QueueSize), seen: map[string]*seenEvent{}}
+	return &Recorder{cl: cl, component: component, Host: host, queue: newWriteQueue(), drops: newDropCounter(),
+		seen: map[string]*seenEvent{}}
 }
 
-func (r *Recorder) now() time.Time {
+func (r *Recorder) clock() clock.Clock {
 	if r.Clock == nil {
-		return time.Now()
+		return clock.Real{}
 	}
-	return r.Clock.Now()
+	return r.Clock
 }
 
 func (r *Recorder) logger() *zap.Logger {
@@ -106,27 +108,28 @@ func (r *Recorder) Event(obj api.Object, typ, reason, messageFmt string, args ..
 		Source:         api.EventSource{Component: r.component, Host: r.Host},
 		Count:          1,
 	}
-	now := api.NewTime(r.now())
+	now := api.NewTime(r.clock().Now())
 	e.FirstTimestamp, e.LastTimestamp = now, now
-	select {
-	case r.ch <- e:
-	default:
-		r.logger().Warn("event queue full; dropping event", zap.String("object", ref.Kind+"/"+m.Key()), zap.String("reason", reason))
+	if !r.queue.push(queued{e, aggregationKey(e)}) {
+		r.drops.add(reason)
 	}
 }
 
-// Run writes queued events until ctx is cancelled.
+// Run writes queued events until ctx is cancelled, and returns once its writes
+// and its drop reports have stopped.
 func (r *Recorder) Run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e := <-r.ch:
-			if err := r.write(ctx, e); err != nil && ctx.Err() == nil {
-				r.logger().Warn("writing event failed", zap.String("reason", e.Reason), zap.Error(err))
-			}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.drops.report(ctx, r.clock(), DropReportWindow, r.logger())
+	}()
+	r.queue.run(ctx, func(ctx context.Context, it queued) {
+		if err := r.write(ctx, it.e, it.key); err != nil && ctx.Err() == nil {
+			r.logger().Warn("writing event failed", zap.String("reason", it.e.Reason), zap.Error(err))
 		}
-	}
+	})
+	wg.Wait()
 }
 
 func aggregationKey(e *api.Event) string {
@@ -134,12 +137,15 @@ func aggregationKey(e *api.Event) string {
 	return o.Kind + "\x00" + o.Namespace + "\x00" + o.Name + "\x00" + o.UID + "\x00" + e.Type + "\x00" + e.Reason + "\x00" + e.Message
 }
 
-func (r *Recorder) write(ctx context.Context, e *api.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	key := aggregationKey(e)
+// write creates e, or counts it in the event it repeats. The queue writes the
+// events of one key one at a time, so a repeat does not race the lookup in seen and
+// the write that follows.
+func (r *Recorder) write(ctx context.Context, e *api.Event, key string) error {
 	at := e.LastTimestamp.Time
-	if s, ok := r.seen[key]; ok && at.Sub(s.last) < aggregationWindow {
+	r.mu.Lock()
+	s, ok := r.seen[key]
+	r.mu.Unlock()
+	if ok && at.Sub(s.last) < aggregationWindow {
 		k, _ := api.LookupKind("events")
 		o, err := r.cl.Get(ctx, k, s.namespace, s.name)
 		if err == nil {
@@ -147,7 +153,9 @@ func (r *Recorder) write(ctx context.Context, e *api.Event) error {
 			old.Count++
 			old.LastTimestamp = e.LastTimestamp
 			if _, err = r.cl.Update(ctx, old); err == nil {
+				r.mu.Lock()
 				s.count, s.last = old.Count, at
+				r.mu.Unlock()
 				return nil
 			}
 		}
@@ -156,15 +164,20 @@ func (r *Recorder) write(ctx context.Context, e *api.Event) error {
 		}
 		// Deleted (aged out, or by hand): start a new one.
 	}
-	e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, at.UnixNano())
+	// Named as Kubernetes names them; the timestamps are whole seconds, so the name
+	// takes the clock's nanoseconds, and a random suffix should that be taken too
+	// (another recorder's event about the same object, or a fake clock).
+	e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, r.clock().Now().UnixNano())
 	created, err := r.cl.Create(ctx, e)
 	if client.IsAlreadyExists(err) {
-		e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, time.Now().UnixNano())
+		e.Name = fmt.Sprintf("%s.%x", e.InvolvedObject.Name, rand.Uint64())
 		created, err = r.cl.Create(ctx, e)
 	}
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.seen[key] = &seenEvent{namespace: created.GetObjectMeta().Namespace, name: created.GetObjectMeta().Name, count: 1, first: at, last: at}
 	// Keep the cache as small as the window it serves.
 	for k, s := range r.seen {
