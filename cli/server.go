@@ -78,15 +78,15 @@ func runServer(c *cli.Context) error {
 	if c.Bool("cleanup") {
 		return server.Cleanup(c.String("data-dir"), c.String("cgroup-parent"), log)
 	}
+	if c.Int("max-pods") < 1 {
+		return fmt.Errorf("--max-pods %d: a node must be able to run at least one pod", c.Int("max-pods"))
+	}
 	if addr := c.String("pprof"); addr != "" {
 		_, stopPprof, err := servePprof(addr, log.Named("pprof"))
 		if err != nil {
 			return err
 		}
 		defer stopPprof()
-	}
-	if c.Int("max-pods") < 1 {
-		return fmt.Errorf("--max-pods %d: a node must be able to run at least one pod", c.Int("max-pods"))
 	}
 	labels, err := parseLabels(c.StringSlice("node-label"))
 	if err != nil {
