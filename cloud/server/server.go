@@ -196,6 +196,17 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.runMaster(ctx)
 }
 
+// localURL is how this host reaches the API listening on addr: over loopback when it
+// listens on every address, else on the one address it listens on (a master bound to
+// 10.0.0.1 does not answer on 127.0.0.1).
+func localURL(addr *net.TCPAddr) string {
+	host := "127.0.0.1"
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
+
 // pidFile lets `server --cleanup` find and stop a running server.
 func (s *Server) pidFile() string { return filepath.Join(s.cfg.DataDir, "server.pid") }
 
@@ -263,8 +274,7 @@ func (s *Server) runMaster(ctx context.Context) error {
 		_ = httpSrv.Shutdown(sctx)
 	}()
 
-	port := ln.Addr().(*net.TCPAddr).Port
-	s.url = "https://127.0.0.1:" + strconv.Itoa(port)
+	s.url = localURL(ln.Addr().(*net.TCPAddr))
 	adminCfg := client.Config{Server: s.url, CACert: certs.CACert, Token: tokens.Admin}
 	if err := client.WriteConfigFile(filepath.Join(dir, "admin.config"), adminCfg); err != nil {
 		return fmt.Errorf("write admin.config: %w", err)
