@@ -61,6 +61,11 @@ func Delete[T api.Object](ctx context.Context, c *Client, ns, name string) (T, e
 	return typed[T](c.Delete(ctx, api.KindOfType[T](), ns, name))
 }
 
+// decode reads an answer about T's kind.
+func decode[T api.Object](data []byte) (T, error) {
+	return typed[T](decodeAs(api.KindOfType[T](), data))
+}
+
 func untypedMutate[T api.Object](mutate func(T) error) func(api.Object) error {
 	return func(o api.Object) error { return mutate(o.(T)) }
 }
