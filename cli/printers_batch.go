@@ -97,6 +97,15 @@ func sortEvents(objs []api.Object) bool {
 		}
 		events[i] = e
 	}
+	sortEventsByLastSeen(events)
+	for i, e := range events {
+		objs[i] = e
+	}
+	return true
+}
+
+// sortEventsByLastSeen orders events by when they were last seen, oldest first.
+func sortEventsByLastSeen(events []*api.Event) {
 	last := func(e *api.Event) time.Time {
 		if e.LastTimestamp != nil {
 			return e.LastTimestamp.Time
@@ -107,8 +116,4 @@ func sortEvents(objs []api.Object) bool {
 		return time.Time{}
 	}
 	sort.SliceStable(events, func(i, j int) bool { return last(events[i]).Before(last(events[j])) })
-	for i, e := range events {
-		objs[i] = e
-	}
-	return true
 }
