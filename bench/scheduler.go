@@ -95,8 +95,7 @@ func Scheduler(ctx context.Context, cfg SchedulerConfig) error {
 
 // simNode returns a Ready node with 4 CPUs, 8Gi of memory and room for 110 pods.
 func simNode(name string) *api.Node {
-	k, _ := api.LookupKind("nodes")
-	n := k.NewObject().(*api.Node)
+	n := client.NewObject[*api.Node]()
 	n.Name = name
 	n.Labels = map[string]string{api.LabelHostname: name}
 	n.Status.Capacity = api.ResourceList{
@@ -112,8 +111,7 @@ func simNode(name string) *api.Node {
 
 // simPod returns a pending pod of one container requesting 100m of CPU and 128Mi.
 func simPod(name string) *api.Pod {
-	k, _ := api.LookupKind("pods")
-	p := k.NewObject().(*api.Pod)
+	p := client.NewObject[*api.Pod]()
 	p.Name, p.Namespace = name, "default"
 	p.Labels = map[string]string{"bench": "scheduler"}
 	p.Spec.Containers = []api.Container{{Name: "c", Image: "busybox:1.36", Command: []string{"sleep", "3600"},
@@ -218,7 +216,6 @@ func scheduleThroughAPI(ctx context.Context, bin string, nodes, pods int) (apiRe
 	}
 	defer srv.remove()
 	cl := srv.client
-	nodeKind, _ := api.LookupKind("nodes")
 	for i := range nodes {
 		n := simNode(fmt.Sprintf("sim-%04d", i))
 		if _, err := cl.Create(ctx, n); err != nil {
@@ -226,8 +223,8 @@ func scheduleThroughAPI(ctx context.Context, bin string, nodes, pods int) (apiRe
 		}
 		// The node controllers write a new node too: read again and reapply on a
 		// conflict.
-		_, err := cl.ModifyStatus(ctx, nodeKind, "", n.Name, func(o api.Object) error {
-			o.(*api.Node).Status = n.Status
+		_, err := client.ModifyStatus(ctx, cl, "", n.Name, func(cur *api.Node) error {
+			cur.Status = n.Status
 			return nil
 		})
 		if err != nil {
@@ -235,7 +232,7 @@ func scheduleThroughAPI(ctx context.Context, bin string, nodes, pods int) (apiRe
 		}
 	}
 
-	podKind, _ := api.LookupKind("pods")
+	podKind := api.KindOfType[*api.Pod]()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	l, err := cl.List(wctx, podKind, "default", client.ListOptions{Limit: 1})

@@ -119,14 +119,13 @@ type vmBench struct {
 	guest     *testguest.Guest
 	dir       string
 	cl        *client.Client
-	instances *client.Informer // the instances in default, for the poll loops
+	instances client.Typed[*api.Instance] // the instances in default, for the poll loops
 }
 
 // setUp imports the guest as a kernel image, makes the flavor and starts following
 // the instances.
 func (b *vmBench) setUp(ctx context.Context) error {
-	imgKind, _ := api.LookupKind("images")
-	img := imgKind.NewObject().(*api.Image)
+	img := client.NewObject[*api.Image]()
 	img.Name = vmBenchImage
 	img.Spec = api.ImageSpec{Type: api.ImageTypeKernel, Cmdline: b.guest.Cmdline}
 	var files []client.ImageFileUpload
@@ -145,16 +144,14 @@ func (b *vmBench) setUp(ctx context.Context) error {
 	if _, err := b.cl.ImportImage(ctx, img, files, nil); err != nil {
 		return fmt.Errorf("importing the guest as image %s: %w", vmBenchImage, err)
 	}
-	flavorKind, _ := api.LookupKind("flavors")
-	fl := flavorKind.NewObject().(*api.Flavor)
+	fl := client.NewObject[*api.Flavor]()
 	fl.Name = vmBenchFlavor
 	fl.Spec = api.FlavorSpec{VCPUs: 1, RAMMB: b.cfg.MemoryMB, DiskGB: 0}
 	if _, err := b.cl.Create(ctx, fl); err != nil {
 		return fmt.Errorf("creating flavor %s: %w", vmBenchFlavor, err)
 	}
-	instKind, _ := api.LookupKind("instances")
-	b.instances = client.NewInformer(b.cl, instKind, "default", client.ListOptions{}, zap.NewNop())
-	if !client.StartInformers(ctx, b.instances) {
+	b.instances = client.AsTyped[*api.Instance](client.NewInformer(b.cl, api.KindOfType[*api.Instance](), "default", client.ListOptions{}, zap.NewNop()))
+	if !client.StartInformers(ctx, b.instances.Informer) {
 		return ctx.Err()
 	}
 	return nil
@@ -162,10 +159,8 @@ func (b *vmBench) setUp(ctx context.Context) error {
 
 // instanceSeen is the named instance as the informer last saw it, or nil.
 func (b *vmBench) instanceSeen(name string) *api.Instance {
-	if o := b.instances.Get("default/" + name); o != nil {
-		return o.(*api.Instance)
-	}
-	return nil
+	in, _ := b.instances.GetByName("default", name)
+	return in
 }
 
 // sequential times single boots to the marker, bare and through cloudbox in turn,
@@ -409,8 +404,7 @@ func (b *vmBench) bareBurst(ctx context.Context, n int) (time.Duration, []time.D
 // instance is a VM of the bench flavor and image on the pod network, as
 // `cloudbox vm create NAME --image bench-guest --flavor bench-vm` makes it.
 func (b *vmBench) instance(name string) *api.Instance {
-	k, _ := api.LookupKind("instances")
-	in := k.NewObject().(*api.Instance)
+	in := client.NewObject[*api.Instance]()
 	in.Name, in.Namespace = name, "default"
 	in.Spec = api.InstanceSpec{Image: vmBenchImage, Flavor: vmBenchFlavor, Networks: []string{api.NetworkPod}}
 	return in
@@ -419,18 +413,16 @@ func (b *vmBench) instance(name string) *api.Instance {
 // deleteInstances deletes every instance in default and waits until their launcher
 // pods, and with them the QEMUs, are gone.
 func (b *vmBench) deleteInstances(ctx context.Context) error {
-	k, _ := api.LookupKind("instances")
-	l, err := b.cl.ListAll(ctx, k, "default", client.ListOptions{})
+	instances, err := client.ListTyped[*api.Instance](ctx, b.cl, "default", client.ListOptions{})
 	if err != nil {
 		return err
 	}
-	for _, o := range l.Items {
-		if _, err := b.cl.Delete(ctx, k, "default", o.GetObjectMeta().Name); err != nil && !client.IsNotFound(err) {
+	for _, in := range instances {
+		if _, err := client.Delete[*api.Instance](ctx, b.cl, "default", in.Name); err != nil && !client.IsNotFound(err) {
 			return err
 		}
 	}
-	podKind, _ := api.LookupKind("pods")
-	if err := waitCount(ctx, b.cl, podKind, api.LabelInstance, 3*time.Minute, func(n int) bool { return n == 0 }); err != nil {
+	if err := waitCount(ctx, b.cl, api.KindOfType[*api.Pod](), api.LabelInstance, 3*time.Minute, func(n int) bool { return n == 0 }); err != nil {
 		return fmt.Errorf("waiting for the launcher pods to go: %w", err)
 	}
 	return nil

@@ -167,12 +167,12 @@ func copySpec(from, to api.Object) {
 func keepServerSetFields(cur, next api.Object) {
 	switch n := next.(type) {
 	case *api.Pod:
-		if n.Spec.NodeName == "" {
-			n.Spec.NodeName = cur.(*api.Pod).Spec.NodeName
+		if c, ok := cur.(*api.Pod); ok && n.Spec.NodeName == "" {
+			n.Spec.NodeName = c.Spec.NodeName
 		}
 	case *api.Node:
-		if n.Spec.PodCIDR == "" {
-			n.Spec.PodCIDR = cur.(*api.Node).Spec.PodCIDR
+		if c, ok := cur.(*api.Node); ok && n.Spec.PodCIDR == "" {
+			n.Spec.PodCIDR = c.Spec.PodCIDR
 		}
 	}
 }

@@ -6,11 +6,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 func init() { registerCommand(flavorCommand()) }
 
-var flavorKind = mustKind("flavors")
+var flavorKind = api.KindOfType[*api.Flavor]()
 
 // listFlags are the flags of the compute kinds' list commands.
 func listFlags(namespaced bool) []cli.Flag {
@@ -61,7 +62,7 @@ func flavorCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	f := flavorKind.NewObject().(*api.Flavor)
+	f := client.NewObject[*api.Flavor]()
 	f.Name = name
 	f.Spec = api.FlavorSpec{VCPUs: c.Int("vcpus"), RAMMB: c.Int("ram"), DiskGB: c.Int("disk")}
 	cl, err := newClient(c)

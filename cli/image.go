@@ -71,20 +71,19 @@ func imageNode(c *cli.Context, cl *client.Client) (string, error) {
 	if n := c.String("node"); n != "" {
 		return n, nil
 	}
-	k, _ := api.LookupKind("nodes")
-	l, err := cl.List(c.Context, k, "", client.ListOptions{})
+	nodes, err := client.ListTyped[*api.Node](c.Context, cl, "", client.ListOptions{})
 	if err != nil {
 		return "", err
 	}
-	switch len(l.Items) {
+	switch len(nodes) {
 	case 0:
 		return "", fmt.Errorf("no nodes have joined yet")
 	case 1:
-		return l.Items[0].GetObjectMeta().Name, nil
+		return nodes[0].Name, nil
 	}
 	var names []string
-	for _, o := range l.Items {
-		names = append(names, o.GetObjectMeta().Name)
+	for _, n := range nodes {
+		names = append(names, n.Name)
 	}
 	sort.Strings(names)
 	return "", fmt.Errorf("several nodes: choose one with --node (%s)", strings.Join(names, ", "))

@@ -44,11 +44,11 @@ func createJobFrom(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := cl.Get(c.Context, k, c.String("namespace"), cronName)
+	cron, err := client.Get[*api.CronJob](c.Context, cl, c.String("namespace"), cronName)
 	if err != nil {
 		return err
 	}
-	job := controller.CronJobJob(o.(*api.CronJob), name)
+	job := controller.CronJobJob(cron, name)
 	job.Annotations[api.AnnotationCronJobInstantiate] = "manual"
 	if _, err := cl.Create(c.Context, job); err != nil {
 		return err
@@ -60,7 +60,6 @@ func createJobFrom(c *cli.Context) error {
 // describeEvents ends describe's output with the events about o, oldest first; a
 // failure to list them leaves the section out (describe has said what it could).
 func describeEvents(ctx context.Context, w io.Writer, cl *client.Client, o api.Object) {
-	k, _ := api.LookupKind("events")
 	m := o.GetObjectMeta()
 	ns := m.Namespace
 	if ns == "" {
@@ -73,21 +72,20 @@ func describeEvents(ctx context.Context, w io.Writer, cl *client.Client, o api.O
 	if m.UID != "" {
 		sel += ",involvedObject.uid=" + m.UID
 	}
-	l, err := cl.ListAll(ctx, k, ns, client.ListOptions{FieldSelector: sel})
+	events, err := client.ListTyped[*api.Event](ctx, cl, ns, client.ListOptions{FieldSelector: sel})
 	if err != nil {
 		return
 	}
-	if len(l.Items) == 0 {
+	if len(events) == 0 {
 		fmt.Fprintln(w, "Events:  <none>")
 		return
 	}
-	sortEvents(l.Items)
+	sortEventsByLastSeen(events)
 	fmt.Fprintln(w, "Events:")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  Type\tReason\tAge\tFrom\tMessage")
 	fmt.Fprintln(tw, "  ----\t------\t---\t----\t-------")
-	for _, it := range l.Items {
-		e := it.(*api.Event)
+	for _, e := range events {
 		a := eventAge(e)
 		if e.Count > 1 {
 			a = fmt.Sprintf("%s (x%d over %s)", a, e.Count, age(e.FirstTimestamp))

@@ -13,11 +13,12 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 func init() { registerCommand(keypairCommand()) }
 
-var keypairKind = mustKind("keypairs")
+var keypairKind = api.KindOfType[*api.KeyPair]()
 
 func keypairCommand() *cli.Command {
 	nsFlag := &cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "the namespace"}
@@ -133,16 +134,12 @@ func keypairImport(c *cli.Context) error {
 }
 
 func createKeyPair(c *cli.Context, name, publicKey string) (*api.KeyPair, error) {
-	kp := keypairKind.NewObject().(*api.KeyPair)
+	kp := client.NewObject[*api.KeyPair]()
 	kp.Name, kp.Namespace = name, c.String("namespace")
 	kp.Spec.PublicKey = publicKey
 	cl, err := newClient(c)
 	if err != nil {
 		return nil, err
 	}
-	o, err := cl.Create(c.Context, kp)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*api.KeyPair), nil
+	return client.Create(c.Context, cl, kp)
 }

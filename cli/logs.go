@@ -185,8 +185,7 @@ func runRun(c *cli.Context) error {
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
 	}
-	k, _ := api.LookupKind("pods")
-	pod := k.NewObject().(*api.Pod)
+	pod := client.NewObject[*api.Pod]()
 	pod.Name, pod.Namespace = name, c.String("namespace")
 	pod.Labels = map[string]string{"run": name}
 	if ls := c.StringSlice("labels"); len(ls) > 0 {

@@ -31,9 +31,9 @@ func printNoResources(ctx context.Context, w io.Writer, cl *client.Client, k *ap
 // noNodesHint explains an empty node list: the cluster's age is its default
 // namespace's, made at the first start.
 func noNodesHint(ctx context.Context, cl *client.Client, now time.Time) string {
-	o, err := cl.Get(ctx, mustKind("namespaces"), "", "default")
+	ns, err := client.Get[*api.Namespace](ctx, cl, "", "default")
 	if err == nil {
-		if created := o.GetObjectMeta().CreationTimestamp; created != nil {
+		if created := ns.CreationTimestamp; created != nil {
 			if age := now.Sub(created.Time); age < justStarted {
 				return fmt.Sprintf("The server started %s ago: an all-in-one server's node agent registers within a few seconds of the start ('cloudbox wait --for=condition=Ready node --all' waits for it).",
 					age.Round(time.Second))

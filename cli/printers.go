@@ -20,12 +20,32 @@ type columns struct {
 	wideRow func(api.Object) []string
 }
 
-// tables holds the per-kind tables; kinds without one get NAME and AGE.
-var tables = map[string]columns{
-	"pods": {
+// tables holds the per-kind tables by resource name; kinds without one get NAME and
+// AGE. Each is added with addTable.
+var tables = map[string]columns{}
+
+// tableOf is a kind's table written over its Go type T: its rows are only ever given
+// objects of T's kind.
+type tableOf[T api.Object] struct {
+	headers []string
+	row     func(T) []string
+	wide    []string
+	wideRow func(T) []string
+}
+
+// addTable makes t the table of T's kind.
+func addTable[T api.Object](t tableOf[T]) {
+	c := columns{headers: t.headers, wide: t.wide, row: func(o api.Object) []string { return t.row(o.(T)) }}
+	if t.wideRow != nil {
+		c.wideRow = func(o api.Object) []string { return t.wideRow(o.(T)) }
+	}
+	tables[api.KindOfType[T]().Resource] = c
+}
+
+func init() {
+	addTable(tableOf[*api.Pod]{
 		headers: []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"},
-		row: func(o api.Object) []string {
-			p := o.(*api.Pod)
+		row: func(p *api.Pod) []string {
 			ready, restarts := 0, int32(0)
 			for _, cs := range p.Status.ContainerStatuses {
 				if cs.Ready {
@@ -36,15 +56,13 @@ var tables = map[string]columns{
 			return []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatus(p), fmt.Sprint(restarts), age(p.CreationTimestamp)}
 		},
 		wide: []string{"IP", "NODE"},
-		wideRow: func(o api.Object) []string {
-			p := o.(*api.Pod)
+		wideRow: func(p *api.Pod) []string {
 			return []string{orNone(p.Status.PodIP), orNone(p.Spec.NodeName)}
 		},
-	},
-	"nodes": {
+	})
+	addTable(tableOf[*api.Node]{
 		headers: []string{"NAME", "STATUS", "ROLES", "AGE", "VERSION"},
-		row: func(o api.Object) []string {
-			n := o.(*api.Node)
+		row: func(n *api.Node) []string {
 			status := "NotReady"
 			if n.IsReady() {
 				status = "Ready"
@@ -59,20 +77,18 @@ var tables = map[string]columns{
 			return []string{n.Name, status, roles, age(n.CreationTimestamp), orNone(n.Status.NodeInfo.AgentVersion)}
 		},
 		wide: []string{"INTERNAL-IP", "ZONE", "CPU", "MEMORY", "OS-IMAGE", "KERNEL-VERSION"},
-		wideRow: func(o api.Object) []string {
-			n := o.(*api.Node)
+		wideRow: func(n *api.Node) []string {
 			return []string{orNone(n.InternalIP()), orNone(n.Labels[api.LabelZone]),
 				n.Status.Allocatable[api.ResourceCPU].String(), n.Status.Allocatable[api.ResourceMemory].String(),
 				orNone(n.Status.NodeInfo.OSImage), orNone(n.Status.NodeInfo.KernelVersion)}
 		},
-	},
-	"namespaces": {
+	})
+	addTable(tableOf[*api.Namespace]{
 		headers: []string{"NAME", "STATUS", "AGE"},
-		row: func(o api.Object) []string {
-			ns := o.(*api.Namespace)
+		row: func(ns *api.Namespace) []string {
 			return []string{ns.Name, orNone(ns.Status.Phase), age(ns.CreationTimestamp)}
 		},
-	},
+	})
 }
 
 func tableFor(k *api.KindInfo) columns {

@@ -9,33 +9,29 @@ import (
 )
 
 func init() {
-	tables["deployments"] = columns{
+	addTable(tableOf[*api.Deployment]{
 		headers: []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
-		row: func(o api.Object) []string {
-			d := o.(*api.Deployment)
+		row: func(d *api.Deployment) []string {
 			want := api.Int32Value(d.Spec.Replicas, 1)
 			return []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, want), fmt.Sprint(d.Status.UpdatedReplicas),
 				fmt.Sprint(d.Status.AvailableReplicas), age(d.CreationTimestamp)}
 		},
 		wide: []string{"CONTAINERS", "IMAGES", "SELECTOR"},
-		wideRow: func(o api.Object) []string {
-			d := o.(*api.Deployment)
+		wideRow: func(d *api.Deployment) []string {
 			return templateColumns(&d.Spec.Template, d.Spec.Selector)
 		},
-	}
-	tables["replicasets"] = columns{
+	})
+	addTable(tableOf[*api.ReplicaSet]{
 		headers: []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"},
-		row: func(o api.Object) []string {
-			rs := o.(*api.ReplicaSet)
+		row: func(rs *api.ReplicaSet) []string {
 			return []string{rs.Name, fmt.Sprint(api.Int32Value(rs.Spec.Replicas, 1)), fmt.Sprint(rs.Status.Replicas),
 				fmt.Sprint(rs.Status.ReadyReplicas), age(rs.CreationTimestamp)}
 		},
 		wide: []string{"CONTAINERS", "IMAGES", "SELECTOR"},
-		wideRow: func(o api.Object) []string {
-			rs := o.(*api.ReplicaSet)
+		wideRow: func(rs *api.ReplicaSet) []string {
 			return templateColumns(&rs.Spec.Template, rs.Spec.Selector)
 		},
-	}
+	})
 }
 
 // templateColumns are the CONTAINERS, IMAGES and SELECTOR columns of a workload.

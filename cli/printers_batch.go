@@ -10,10 +10,9 @@ import (
 )
 
 func init() {
-	tables["jobs"] = columns{
+	addTable(tableOf[*api.Job]{
 		headers: []string{"NAME", "COMPLETIONS", "DURATION", "AGE"},
-		row: func(o api.Object) []string {
-			j := o.(*api.Job)
+		row: func(j *api.Job) []string {
 			want := "1"
 			if j.Spec.Completions != nil {
 				want = fmt.Sprint(*j.Spec.Completions)
@@ -23,8 +22,7 @@ func init() {
 			return []string{j.Name, fmt.Sprintf("%d/%s", j.Status.Succeeded, want), jobDuration(j), age(j.CreationTimestamp)}
 		},
 		wide: []string{"CONTAINERS", "IMAGES", "SELECTOR"},
-		wideRow: func(o api.Object) []string {
-			j := o.(*api.Job)
+		wideRow: func(j *api.Job) []string {
 			var names, images []string
 			for _, c := range j.Spec.Template.Spec.Containers {
 				names, images = append(names, c.Name), append(images, c.Image)
@@ -37,30 +35,27 @@ func init() {
 			}
 			return []string{strings.Join(names, ","), strings.Join(images, ","), sel}
 		},
-	}
-	tables["cronjobs"] = columns{
+	})
+	addTable(tableOf[*api.CronJob]{
 		headers: []string{"NAME", "SCHEDULE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"},
-		row: func(o api.Object) []string {
-			c := o.(*api.CronJob)
+		row: func(c *api.CronJob) []string {
 			last := "<none>"
 			if c.Status.LastScheduleTime != nil {
 				last = age(c.Status.LastScheduleTime)
 			}
 			return []string{c.Name, c.Spec.Schedule, fmt.Sprint(c.IsSuspended()), fmt.Sprint(len(c.Status.Active)), last, age(c.CreationTimestamp)}
 		},
-	}
-	tables["events"] = columns{
+	})
+	addTable(tableOf[*api.Event]{
 		headers: []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
-		row: func(o api.Object) []string {
-			e := o.(*api.Event)
+		row: func(e *api.Event) []string {
 			return []string{eventAge(e), e.Type, e.Reason, eventObject(e), e.Message}
 		},
 		wide: []string{"SOURCE", "FIRST SEEN", "COUNT", "NAME"},
-		wideRow: func(o api.Object) []string {
-			e := o.(*api.Event)
+		wideRow: func(e *api.Event) []string {
 			return []string{orNone(e.Source.Component), age(e.FirstTimestamp), fmt.Sprint(e.Count), e.Name}
 		},
-	}
+	})
 }
 
 // jobDuration is how long the Job ran: to its completion, or to now.
@@ -94,11 +89,24 @@ func sortEvents(objs []api.Object) bool {
 	if len(objs) == 0 {
 		return false
 	}
-	if _, ok := objs[0].(*api.Event); !ok {
-		return false
+	events := make([]*api.Event, len(objs))
+	for i, o := range objs {
+		e, ok := o.(*api.Event)
+		if !ok {
+			return false
+		}
+		events[i] = e
 	}
-	last := func(o api.Object) time.Time {
-		e := o.(*api.Event)
+	sortEventsByLastSeen(events)
+	for i, e := range events {
+		objs[i] = e
+	}
+	return true
+}
+
+// sortEventsByLastSeen orders events by when they were last seen, oldest first.
+func sortEventsByLastSeen(events []*api.Event) {
+	last := func(e *api.Event) time.Time {
 		if e.LastTimestamp != nil {
 			return e.LastTimestamp.Time
 		}
@@ -107,6 +115,5 @@ func sortEvents(objs []api.Object) bool {
 		}
 		return time.Time{}
 	}
-	sort.SliceStable(objs, func(i, j int) bool { return last(objs[i]).Before(last(objs[j])) })
-	return true
+	sort.SliceStable(events, func(i, j int) bool { return last(events[i]).Before(last(events[j])) })
 }

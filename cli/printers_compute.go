@@ -12,65 +12,57 @@ import (
 // The compute kinds' tables show what `openstack server list` and friends show, in
 // kubectl's shape.
 func init() {
-	tables["instances"] = columns{
+	addTable(tableOf[*api.Instance]{
 		headers: []string{"NAME", "STATUS", "ADDRESS", "FLAVOR", "IMAGE", "NODE", "AGE"},
-		row: func(o api.Object) []string {
-			in := o.(*api.Instance)
+		row: func(in *api.Instance) []string {
 			return []string{in.Name, instanceStatus(in), orNone(in.Status.Address), in.Spec.Flavor, in.Spec.Image,
 				orNone(in.Status.NodeName), age(in.CreationTimestamp)}
 		},
 		wide: []string{"ACCEL", "PID", "POWER"},
-		wideRow: func(o api.Object) []string {
-			in := o.(*api.Instance)
+		wideRow: func(in *api.Instance) []string {
 			pid := "<none>"
 			if in.Status.PID != 0 {
 				pid = fmt.Sprint(in.Status.PID)
 			}
 			return []string{orNone(in.Status.Accel), pid, in.Spec.PowerState}
 		},
-	}
-	tables["flavors"] = columns{
+	})
+	addTable(tableOf[*api.Flavor]{
 		headers: []string{"NAME", "VCPUS", "RAM", "DISK", "AGE"},
-		row: func(o api.Object) []string {
-			f := o.(*api.Flavor)
+		row: func(f *api.Flavor) []string {
 			return []string{f.Name, fmt.Sprint(f.Spec.VCPUs), fmt.Sprintf("%dMi", f.Spec.RAMMB), fmt.Sprintf("%dGi", f.Spec.DiskGB), age(f.CreationTimestamp)}
 		},
-	}
-	tables["images"] = columns{
+	})
+	addTable(tableOf[*api.Image]{
 		headers: []string{"NAME", "TYPE", "FORMAT", "SIZE", "STATUS", "AGE"},
-		row: func(o api.Object) []string {
-			img := o.(*api.Image)
+		row: func(img *api.Image) []string {
 			return []string{img.Name, img.Spec.Type, imageFormat(img), humanBytes(img.Status.Size), orNone(img.Status.Phase), age(img.CreationTimestamp)}
 		},
 		wide: []string{"SHA256", "CMDLINE"},
-		wideRow: func(o api.Object) []string {
-			img := o.(*api.Image)
+		wideRow: func(img *api.Image) []string {
 			sha := "<none>"
 			if len(img.Status.Files) > 0 {
 				sha = shortID(img.Status.Files[0].SHA256)
 			}
 			return []string{sha, orNone(img.Spec.Cmdline)}
 		},
-	}
-	tables["volumes"] = columns{
+	})
+	addTable(tableOf[*api.VMVolume]{
 		headers: []string{"NAME", "SIZE", "STATUS", "ATTACHED-TO", "AGE"},
-		row: func(o api.Object) []string {
-			v := o.(*api.VMVolume)
+		row: func(v *api.VMVolume) []string {
 			return []string{v.Name, fmt.Sprintf("%dGi", v.Spec.SizeGB), orNone(v.Status.Phase), volumeAttachments(v), age(v.CreationTimestamp)}
 		},
 		wide: []string{"NODE", "DESCRIPTION"},
-		wideRow: func(o api.Object) []string {
-			v := o.(*api.VMVolume)
+		wideRow: func(v *api.VMVolume) []string {
 			return []string{orNone(v.Status.NodeName), orNone(v.Spec.Description)}
 		},
-	}
-	tables["keypairs"] = columns{
+	})
+	addTable(tableOf[*api.KeyPair]{
 		headers: []string{"NAME", "TYPE", "FINGERPRINT", "AGE"},
-		row: func(o api.Object) []string {
-			k := o.(*api.KeyPair)
+		row: func(k *api.KeyPair) []string {
 			return []string{k.Name, orNone(k.Status.Type), orNone(k.Status.Fingerprint), age(k.CreationTimestamp)}
 		},
-	}
+	})
 }
 
 // instanceStatus is the STATUS column: Nova's state, BUILD until the node says more,

@@ -11,24 +11,22 @@ import (
 )
 
 func init() {
-	tables["services"] = columns{
+	addTable(tableOf[*api.Service]{
 		headers: []string{"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"},
-		row: func(o api.Object) []string {
-			s := o.(*api.Service)
+		row: func(s *api.Service) []string {
 			return []string{s.Name, s.Spec.Type, orNone(s.Spec.ClusterIP), "<none>", servicePorts(s), age(s.CreationTimestamp)}
 		},
 		wide: []string{"SELECTOR"},
-		wideRow: func(o api.Object) []string {
-			return []string{serviceSelector(o.(*api.Service))}
+		wideRow: func(s *api.Service) []string {
+			return []string{serviceSelector(s)}
 		},
-	}
-	tables["endpoints"] = columns{
+	})
+	addTable(tableOf[*api.Endpoints]{
 		headers: []string{"NAME", "ENDPOINTS", "AGE"},
-		row: func(o api.Object) []string {
-			e := o.(*api.Endpoints)
+		row: func(e *api.Endpoints) []string {
 			return []string{e.Name, endpointsList(e, 3), age(e.CreationTimestamp)}
 		},
-	}
+	})
 }
 
 // servicePorts writes "80/TCP" or, with a node port, "80:30080/TCP", comma-separated.
@@ -99,13 +97,11 @@ func describeServiceEndpoints(ctx context.Context, w io.Writer, cl *client.Clien
 	if !ok {
 		return
 	}
-	k, _ := api.LookupKind("endpoints")
-	eo, err := cl.Get(ctx, k, s.Namespace, s.Name)
+	e, err := client.Get[*api.Endpoints](ctx, cl, s.Namespace, s.Name)
 	if err != nil {
 		field(w, "Endpoints", "<none>")
 		return
 	}
-	e := eo.(*api.Endpoints)
 	field(w, "Endpoints", endpointsList(e, 0))
 	var notReady []string
 	for _, ss := range e.Subsets {

@@ -10,21 +10,19 @@ import (
 // The tables of StatefulSets, DaemonSets, their ControllerRevisions and
 // PersistentVolumeClaims, with kubectl's columns.
 func init() {
-	tables["statefulsets"] = columns{
+	addTable(tableOf[*api.StatefulSet]{
 		headers: []string{"NAME", "READY", "AGE"},
-		row: func(o api.Object) []string {
-			s := o.(*api.StatefulSet)
+		row: func(s *api.StatefulSet) []string {
 			return []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, api.Int32Value(s.Spec.Replicas, 1)), age(s.CreationTimestamp)}
 		},
 		wide: []string{"CONTAINERS", "IMAGES"},
-		wideRow: func(o api.Object) []string {
-			return containersAndImages(o.(*api.StatefulSet).Spec.Template.Spec)
+		wideRow: func(s *api.StatefulSet) []string {
+			return containersAndImages(s.Spec.Template.Spec)
 		},
-	}
-	tables["daemonsets"] = columns{
+	})
+	addTable(tableOf[*api.DaemonSet]{
 		headers: []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"},
-		row: func(o api.Object) []string {
-			d := o.(*api.DaemonSet)
+		row: func(d *api.DaemonSet) []string {
 			st := d.Status
 			var sel []string
 			for k, v := range d.Spec.Template.Spec.NodeSelector {
@@ -34,21 +32,19 @@ func init() {
 				fmt.Sprint(st.UpdatedNumberScheduled), fmt.Sprint(st.NumberAvailable), orNone(strings.Join(sel, ",")), age(d.CreationTimestamp)}
 		},
 		wide: []string{"CONTAINERS", "IMAGES"},
-		wideRow: func(o api.Object) []string {
-			return containersAndImages(o.(*api.DaemonSet).Spec.Template.Spec)
+		wideRow: func(d *api.DaemonSet) []string {
+			return containersAndImages(d.Spec.Template.Spec)
 		},
-	}
-	tables["controllerrevisions"] = columns{
+	})
+	addTable(tableOf[*api.ControllerRevision]{
 		headers: []string{"NAME", "CONTROLLER", "REVISION", "AGE"},
-		row: func(o api.Object) []string {
-			r := o.(*api.ControllerRevision)
+		row: func(r *api.ControllerRevision) []string {
 			return []string{r.Name, controllerName(r.ControllerRef()), fmt.Sprint(r.Revision), age(r.CreationTimestamp)}
 		},
-	}
-	tables["persistentvolumeclaims"] = columns{
+	})
+	addTable(tableOf[*api.PersistentVolumeClaim]{
 		headers: []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"},
-		row: func(o api.Object) []string {
-			c := o.(*api.PersistentVolumeClaim)
+		row: func(c *api.PersistentVolumeClaim) []string {
 			capacity, volume := "", ""
 			if q, ok := c.Status.Capacity[api.ResourceStorage]; ok {
 				capacity = q.String()
@@ -62,7 +58,7 @@ func init() {
 			}
 			return []string{c.Name, c.Status.Phase, volume, capacity, accessModes(c.Status.AccessModes), orNone(class), age(c.CreationTimestamp)}
 		},
-	}
+	})
 }
 
 // controllerName writes a controller reference as kubectl does: daemonset.apps/agent.

@@ -354,14 +354,13 @@ func rolloutStatus(c *cli.Context) error {
 
 // ownedReplicaSets lists the replica sets a deployment controls, oldest revision first.
 func ownedReplicaSets(ctx context.Context, cl *client.Client, d *api.Deployment) ([]*api.ReplicaSet, error) {
-	rsKind, _ := api.LookupKind("replicasets")
-	l, err := cl.ListAll(ctx, rsKind, d.Namespace, client.ListOptions{})
+	rss, err := client.ListTyped[*api.ReplicaSet](ctx, cl, d.Namespace, client.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
 	var out []*api.ReplicaSet
-	for _, o := range l.Items {
-		if rs := o.(*api.ReplicaSet); rs.IsControlledBy(d.UID) {
+	for _, rs := range rss {
+		if rs.IsControlledBy(d.UID) {
 			out = append(out, rs)
 		}
 	}

@@ -42,20 +42,18 @@ func templateHistory(ctx context.Context, cl *client.Client, o api.Object) ([]te
 			return nil, err
 		}
 		for _, rs := range rss {
-			t := api.DeepCopy(&api.ReplicaSet{Spec: api.ReplicaSetSpec{Template: rs.Spec.Template}}).(*api.ReplicaSet).Spec.Template
+			t := api.DeepCopyOf(&api.ReplicaSet{Spec: api.ReplicaSetSpec{Template: rs.Spec.Template}}).Spec.Template
 			delete(t.Metadata.Labels, api.LabelPodTemplateHash)
 			out = append(out, templateRevision{number: revisionOf(rs), cause: rs.Annotations[api.AnnotationChangeCause], template: &t,
 				current: sameTemplateJSON(&t, &w.Spec.Template)})
 		}
 	case *api.DaemonSet, *api.StatefulSet:
-		k, _ := api.LookupKind("controllerrevisions")
 		m := o.GetObjectMeta()
-		l, err := cl.ListAll(ctx, k, m.Namespace, client.ListOptions{})
+		revisions, err := client.ListTyped[*api.ControllerRevision](ctx, cl, m.Namespace, client.ListOptions{})
 		if err != nil {
 			return nil, err
 		}
-		for _, ro := range l.Items {
-			r := ro.(*api.ControllerRevision)
+		for _, r := range revisions {
 			if !r.IsControlledBy(m.UID) || r.Data == nil {
 				continue
 			}

@@ -109,16 +109,7 @@ which keeps it until the instance is deleted (-f has nothing to follow then).
 	}
 }
 
-var instanceKind = mustKind("instances")
-
-// mustKind looks up a kind registered by cloud/api; a missing one is a build error.
-func mustKind(resource string) *api.KindInfo {
-	k, ok := api.LookupKind(resource)
-	if !ok {
-		panic("cli: kind " + resource + " is not registered")
-	}
-	return k
-}
+var instanceKind = api.KindOfType[*api.Instance]()
 
 // oneName returns the command's single NAME argument.
 func oneName(c *cli.Context) (string, error) {
@@ -158,7 +149,7 @@ func vmCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	in := instanceKind.NewObject().(*api.Instance)
+	in := client.NewObject[*api.Instance]()
 	in.Name, in.Namespace = name, c.String("namespace")
 	in.Spec = api.InstanceSpec{
 		Image: c.String("image"), Flavor: c.String("flavor"), KeyPair: c.String("key-pair"),
@@ -179,7 +170,7 @@ func vmCreate(c *cli.Context) error {
 	if err := checkVMRefs(c.Context, cl, in); err != nil {
 		return err
 	}
-	created, err := cl.Create(c.Context, in)
+	created, err := client.Create(c.Context, cl, in)
 	if err != nil {
 		return err
 	}
@@ -189,7 +180,7 @@ func vmCreate(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
-	return waitActive(ctx, c.App.Writer, cl, created.(*api.Instance))
+	return waitActive(ctx, c.App.Writer, cl, created)
 }
 
 // checkVMRefs says at once when the image, flavor, key pair or a volume does not
@@ -208,9 +199,9 @@ func checkVMRefs(ctx context.Context, cl *client.Client, in *api.Instance) error
 		if r.name == "" {
 			continue
 		}
-		_, err := cl.Get(ctx, mustKind(r.resource), r.ns, r.name)
+		_, err := cl.Get(ctx, api.MustKind(r.resource), r.ns, r.name)
 		if client.IsNotFound(err) {
-			return fmt.Errorf("%s %q: no such %s (see '%s')", r.flag, r.name, mustKind(r.resource).Singular, r.hint)
+			return fmt.Errorf("%s %q: no such %s (see '%s')", r.flag, r.name, api.MustKind(r.resource).Singular, r.hint)
 		}
 		if err != nil {
 			return err
@@ -328,13 +319,7 @@ func modifyInstance(c *cli.Context, name string, change func(*api.Instance) erro
 	if err != nil {
 		return nil, err
 	}
-	o, err := cl.Modify(c.Context, instanceKind, c.String("namespace"), name, func(o api.Object) error {
-		return change(o.(*api.Instance))
-	})
-	if err != nil {
-		return nil, err
-	}
-	return o.(*api.Instance), nil
+	return client.Modify(c.Context, cl, c.String("namespace"), name, change)
 }
 
 func vmSetPower(c *cli.Context, state string) error {
@@ -393,7 +378,7 @@ func vmDelete(c *cli.Context) error {
 		return err
 	}
 	ns := c.String("namespace")
-	pod, err := cl.Get(c.Context, mustKind("pods"), ns, api.InstancePodName(name))
+	pod, err := client.Get[*api.Pod](c.Context, cl, ns, api.InstancePodName(name))
 	if err != nil && !client.IsNotFound(err) {
 		return err
 	}
@@ -408,7 +393,7 @@ func vmDelete(c *cli.Context) error {
 	if err := waitGone(c.Context, cl, o); err != nil {
 		return err
 	}
-	if pod != nil && pod.(*api.Pod).IsControlledBy(o.GetObjectMeta().UID) {
+	if pod != nil && pod.IsControlledBy(o.GetObjectMeta().UID) {
 		return waitGone(c.Context, cl, pod)
 	}
 	return nil
@@ -422,15 +407,15 @@ func launcherPod(c *cli.Context) (name string, cl *client.Client, ns, pod string
 		return
 	}
 	ns = c.String("namespace")
-	o, err := cl.Get(c.Context, instanceKind, ns, name)
+	inst, err := client.Get[*api.Instance](c.Context, cl, ns, name)
 	if err != nil {
 		return
 	}
 	pod = api.InstancePodName(name)
 	// A launcher pod that no node runs yet has no console either.
-	po, err := cl.Get(c.Context, mustKind("pods"), ns, pod)
-	if client.IsNotFound(err) || (err == nil && po.(*api.Pod).Spec.NodeName == "") {
-		err = &noConsoleError{inst: o.(*api.Instance)}
+	po, err := client.Get[*api.Pod](c.Context, cl, ns, pod)
+	if client.IsNotFound(err) || (err == nil && po.Spec.NodeName == "") {
+		err = &noConsoleError{inst: inst}
 	}
 	return
 }

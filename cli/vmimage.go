@@ -15,7 +15,7 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
-var vmImageKind = mustKind("images")
+var vmImageKind = api.KindOfType[*api.Image]()
 
 // vmImageFlags are image import's flags for VM images.
 func vmImageFlags() []cli.Flag {
@@ -79,7 +79,7 @@ func sniffFile(path string) string {
 }
 
 func vmImageImport(c *cli.Context) error {
-	img := vmImageKind.NewObject().(*api.Image)
+	img := client.NewObject[*api.Image]()
 	img.Name = c.String("name")
 	var files []client.ImageFileUpload
 	add := func(role, path string) error {
@@ -193,13 +193,12 @@ func (b *uploadBar) finish() {
 
 // vmImageRecords lists the VM images in image ls's shape.
 func vmImageRecords(c *cli.Context, cl *client.Client) ([]imageRecord, error) {
-	l, err := cl.ListAll(c.Context, vmImageKind, "", client.ListOptions{})
+	images, err := client.ListTyped[*api.Image](c.Context, cl, "", client.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]imageRecord, 0, len(l.Items))
-	for _, o := range l.Items {
-		img := o.(*api.Image)
+	recs := make([]imageRecord, 0, len(images))
+	for _, img := range images {
 		r := imageRecord{Ref: img.Name, Type: "vm-" + img.Spec.Type, Size: img.Status.Size, Format: imageFormat(img)}
 		if len(img.Status.Files) > 0 {
 			r.ID = "sha256:" + img.Status.Files[0].SHA256
@@ -218,7 +217,7 @@ func removeVMImage(c *cli.Context, cl *client.Client, ref string) (bool, error) 
 	if strings.ContainsAny(ref, ":/@") {
 		return false, nil
 	}
-	if _, err := cl.Delete(c.Context, vmImageKind, "", ref); client.IsNotFound(err) {
+	if _, err := client.Delete[*api.Image](c.Context, cl, "", ref); client.IsNotFound(err) {
 		return false, nil
 	} else if err != nil {
 		return true, err

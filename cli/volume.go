@@ -13,7 +13,7 @@ import (
 
 func init() { registerCommand(volumeCommand()) }
 
-var volumeKind = mustKind("volumes")
+var volumeKind = api.KindOfType[*api.VMVolume]()
 
 func volumeCommand() *cli.Command {
 	nsFlag := &cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "the namespace"}
@@ -56,7 +56,7 @@ func volumeCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	v := volumeKind.NewObject().(*api.VMVolume)
+	v := client.NewObject[*api.VMVolume]()
 	v.Name, v.Namespace = name, c.String("namespace")
 	v.Spec = api.VMVolumeSpec{SizeGB: c.Int("size"), Description: c.String("description")}
 	cl, err := newClient(c)
@@ -82,19 +82,18 @@ func volumeAttach(c *cli.Context, attach bool) error {
 	if err != nil {
 		return err
 	}
-	vo, err := cl.Get(c.Context, volumeKind, ns, vol)
+	v, err := client.Get[*api.VMVolume](c.Context, cl, ns, vol)
 	if err != nil {
 		return err
 	}
 	if attach {
-		for _, a := range vo.(*api.VMVolume).Status.Attachments {
+		for _, a := range v.Status.Attachments {
 			if a.Instance != inst {
 				return fmt.Errorf("volume %s is in use by instance %s: detach it there first", vol, a.Instance)
 			}
 		}
 	}
-	_, err = cl.Modify(c.Context, instanceKind, ns, inst, func(o api.Object) error {
-		in := o.(*api.Instance)
+	_, err = client.Modify(c.Context, cl, ns, inst, func(in *api.Instance) error {
 		has := slices.Contains(in.Spec.Volumes, vol)
 		switch {
 		case attach && has:
@@ -127,24 +126,24 @@ func volumeDelete(c *cli.Context) error {
 		return err
 	}
 	ns := c.String("namespace")
-	o, err := cl.Get(c.Context, volumeKind, ns, name)
+	v, err := client.Get[*api.VMVolume](c.Context, cl, ns, name)
 	if err != nil {
 		return err
 	}
-	if v := o.(*api.VMVolume); v.Status.Phase == api.VolumeInUse || len(v.Status.Attachments) > 0 {
+	if v.Status.Phase == api.VolumeInUse || len(v.Status.Attachments) > 0 {
 		return fmt.Errorf("volume %s is in use by instance %s: detach it first (cloudbox volume detach %s INSTANCE)", name, volumeAttachments(v), name)
 	}
 	// An instance may list it before its node has plugged it (or with no node yet).
-	l, err := cl.ListAll(c.Context, instanceKind, ns, client.ListOptions{})
+	instances, err := client.ListTyped[*api.Instance](c.Context, cl, ns, client.ListOptions{})
 	if err != nil {
 		return err
 	}
-	for _, io := range l.Items {
-		if in := io.(*api.Instance); slices.Contains(in.Spec.Volumes, name) {
+	for _, in := range instances {
+		if slices.Contains(in.Spec.Volumes, name) {
 			return fmt.Errorf("volume %s is attached to instance %s: detach it first (cloudbox volume detach %s %s)", name, in.Name, name, in.Name)
 		}
 	}
-	if _, err := cl.Delete(c.Context, volumeKind, ns, name); err != nil {
+	if _, err := client.Delete[*api.VMVolume](c.Context, cl, ns, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "volume/%s deleted\n", name)

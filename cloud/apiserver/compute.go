@@ -35,14 +35,14 @@ func (s *Server) ensureDefaultFlavors(ctx context.Context) error {
 			return nil
 		}
 	}
-	k, _ := api.LookupKind("flavors")
+	k := api.KindOfType[*api.Flavor]()
 	names := make([]string, 0, len(api.DefaultFlavors))
 	for name := range api.DefaultFlavors {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		f := k.NewObject().(*api.Flavor)
+		f := newObject[*api.Flavor]()
 		f.Name, f.Spec = name, api.DefaultFlavors[name]
 		if err := admit(f); err != nil {
 			return fmt.Errorf("default flavor %s: %w", name, err)

@@ -47,7 +47,7 @@ func (s *Server) imageDir(uid string) string { return filepath.Join(s.imagesRoot
 func (s *Server) serveImageImport(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	k, _ := api.LookupKind("images")
+	k := api.KindOfType[*api.Image]()
 	name, err := s.importImage(rw, r, k)
 	if err != nil {
 		writeError(rw, err, k, name)
@@ -171,14 +171,13 @@ func (s *Server) readImagePart(ctx context.Context, part io.Reader, k *api.KindI
 	if int64(len(body)) > s.cfg.MaxBodyBytes {
 		return nil, &api.FieldError{Field: imagePartName, Reason: fmt.Sprintf("larger than %d bytes", s.cfg.MaxBodyBytes)}
 	}
-	obj, err := api.DecodeObject(k, body)
+	img, err := decodeAs[*api.Image](body)
 	if err != nil {
 		if errors.Is(err, api.ErrInvalid) {
 			return nil, err
 		}
 		return nil, &api.FieldError{Field: imagePartName, Reason: err.Error()}
 	}
-	img := obj.(*api.Image)
 	m := &img.ObjectMeta
 	if m.Namespace != "" {
 		return img, &api.FieldError{Field: "metadata.namespace", Reason: "images are not namespaced: leave it empty"}
@@ -271,7 +270,7 @@ func checkImageFiles(img *api.Image, dir string, files map[string]api.ImageFile,
 func (s *Server) serveImageFile(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	k, _ := api.LookupKind("images")
+	k := api.KindOfType[*api.Image]()
 	name, role := r.PathValue("name"), r.PathValue("role")
 	if err := s.sendImageFile(rw, r, k, name, role); err != nil {
 		writeError(rw, err, k, name)
@@ -283,11 +282,10 @@ func (s *Server) sendImageFile(w http.ResponseWriter, r *http.Request, k *api.Ki
 	if !userOf(r).allowed("get", k.Resource, "") {
 		return newStatus(http.StatusForbidden, "Forbidden", userOf(r).Name+" may not read images")
 	}
-	obj, err := s.cfg.Store.Get(r.Context(), k, "", name)
+	img, err := storeGet[*api.Image](r.Context(), s.cfg.Store, "", name)
 	if err != nil {
 		return err
 	}
-	img := obj.(*api.Image)
 	var file *api.ImageFile
 	for i := range img.Status.Files {
 		if img.Status.Files[i].Role == role {
@@ -340,14 +338,13 @@ func (s *Server) sweepImageFiles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k, _ := api.LookupKind("images")
-	l, err := s.cfg.Store.List(ctx, k, store.ListOptions{})
+	images, err := storeList[*api.Image](ctx, s.cfg.Store)
 	if err != nil {
 		return err
 	}
 	owned := map[string]bool{}
-	for _, o := range l.Items {
-		owned[o.GetObjectMeta().UID] = true
+	for _, img := range images {
+		owned[img.UID] = true
 	}
 	for _, e := range entries {
 		if owned[e.Name()] {

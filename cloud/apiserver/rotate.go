@@ -28,7 +28,7 @@ func (s *Server) serveRotateKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err, nil, "")
 		return
 	}
-	k, _ := api.LookupKind("secrets")
+	k := api.KindOfType[*api.Secret]()
 	l, err := s.cfg.Store.List(r.Context(), k, store.ListOptions{})
 	if err != nil {
 		writeError(w, err, k, "")

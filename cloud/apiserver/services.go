@@ -94,15 +94,13 @@ func (a *serviceAllocator) ready(ctx context.Context) error {
 	if a.restored {
 		return nil
 	}
-	k, _ := api.LookupKind("services")
-	res, err := a.st.List(ctx, k, store.ListOptions{})
+	services, err := storeList[*api.Service](ctx, a.st)
 	if err != nil {
 		return fmt.Errorf("restoring service allocations: %w", err)
 	}
 	ips := map[string]net.IP{}
 	ports := map[string]int{}
-	for _, o := range res.Items {
-		svc := o.(*api.Service)
+	for _, svc := range services {
 		if !svc.IsHeadless() {
 			ips[svc.Key()] = net.ParseIP(svc.Spec.ClusterIP)
 		}
@@ -120,7 +118,7 @@ func (a *serviceAllocator) ready(ctx context.Context) error {
 		a.log.Warn("stored Services hold addresses the allocators could not restore",
 			zap.Strings("clusterIPs", lostIPs), zap.Strings("nodePorts", lostPorts))
 	}
-	a.log.Info("service allocations restored", zap.Int("services", len(res.Items)),
+	a.log.Info("service allocations restored", zap.Int("services", len(services)),
 		zap.Int("clusterIPs", len(ips)), zap.Int("nodePorts", len(ports)))
 	a.restored = true
 	return nil
@@ -233,7 +231,7 @@ func (a *serviceAllocator) releaseNodePorts(old, next *api.Service) {
 // first address of the service CIDR, unless it exists. The server calls it once at
 // start, after the default namespace exists.
 func (s *Server) EnsureKubernetesService(ctx context.Context) error {
-	k, _ := api.LookupKind("services")
+	k := api.KindOfType[*api.Service]()
 	_, err := s.cfg.Store.Get(ctx, k, kubernetesServiceNamespace, kubernetesServiceName)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -241,7 +239,7 @@ func (s *Server) EnsureKubernetesService(ctx context.Context) error {
 	if err := s.services.ready(ctx); err != nil {
 		return err
 	}
-	svc := k.NewObject().(*api.Service)
+	svc := newObject[*api.Service]()
 	svc.Namespace, svc.Name = kubernetesServiceNamespace, kubernetesServiceName
 	svc.Labels = map[string]string{"component": "apiserver", "provider": "kubernetes"}
 	svc.Spec.ClusterIP = s.services.ips.KubernetesIP().String()

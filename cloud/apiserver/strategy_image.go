@@ -12,8 +12,8 @@ import (
 func init() {
 	registerStrategy("images", &strategy{
 		PrepareForCreate: startStatus(api.ImageStatus{Phase: api.ImagePending}),
-		AfterDelete: func(s *Server, _ context.Context, obj api.Object) {
-			s.removeImageFiles(obj.(*api.Image))
-		},
+		AfterDelete: afterDelete(func(s *Server, _ context.Context, img *api.Image) {
+			s.removeImageFiles(img)
+		}),
 	})
 }

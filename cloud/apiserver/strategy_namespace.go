@@ -22,11 +22,10 @@ func init() {
 			return nil
 		},
 		// The namespace controller deletes the contents whatever the policy says.
-		PrepareForDelete: func(obj api.Object, _ string) {
-			ns := obj.(*api.Namespace)
+		PrepareForDelete: prepareForDelete(func(ns *api.Namespace, _ string) {
 			addFinalizer(&ns.ObjectMeta, api.FinalizerKubernetes)
 			ns.Status.Phase = api.NamespaceTerminating
-		},
+		}),
 	})
 }
 
@@ -39,15 +38,14 @@ func (s *Server) checkNamespace(r *http.Request, rt *route) error {
 	if !rt.kind.Namespaced {
 		return nil
 	}
-	nsKind, _ := api.LookupKind("namespaces")
-	o, err := s.cfg.Store.Get(r.Context(), nsKind, "", rt.namespace)
+	ns, err := storeGet[*api.Namespace](r.Context(), s.cfg.Store, "", rt.namespace)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound(fmt.Sprintf("namespace %q not found", rt.namespace))
 	}
 	if err != nil {
 		return err
 	}
-	if ns := o.(*api.Namespace); ns.DeletionTimestamp != nil || ns.Status.Phase == api.NamespaceTerminating {
+	if ns.DeletionTimestamp != nil || ns.Status.Phase == api.NamespaceTerminating {
 		return newStatus(http.StatusForbidden, "Forbidden", fmt.Sprintf("namespace %q is being deleted", rt.namespace))
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 func init() {
 	registerStrategy("pods", &strategy{
 		PrepareForCreate: startStatus(api.PodStatus{Phase: api.PodPending}),
-		GracePeriod:      podGracePeriod,
+		GracePeriod:      gracePeriod(podGracePeriod),
 		Subresources: []subresource{
 			{Name: "binding", Verbs: []string{"create"},
 				Methods: map[string]subresourceHandler{http.MethodPost: (*Server).bind}},
@@ -31,8 +31,7 @@ func init() {
 // one the delete asked for), so that the delete only marks it and its agent can run
 // preStop hooks and stop the containers; the agent then deletes it with a grace
 // period of 0. A pod no node runs goes at once.
-func podGracePeriod(obj api.Object, requested *int64) int64 {
-	pod := obj.(*api.Pod)
+func podGracePeriod(pod *api.Pod, requested *int64) int64 {
 	if pod.Spec.NodeName == "" {
 		return 0
 	}
@@ -63,8 +62,7 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, rt *route) error {
 	if b.Target.Name == "" {
 		return &api.FieldError{Field: "target.name", Reason: "required"}
 	}
-	_, err = s.cfg.Store.GuaranteedUpdate(r.Context(), rt.kind, rt.namespace, rt.name, func(cur api.Object) (api.Object, error) {
-		pod := cur.(*api.Pod)
+	_, err = storeUpdate(r.Context(), s.cfg.Store, rt.namespace, rt.name, func(pod *api.Pod) (*api.Pod, error) {
 		if pod.Spec.NodeName != "" {
 			return nil, fmt.Errorf("pod %s/%s is already bound to %s: %w", rt.namespace, rt.name, pod.Spec.NodeName, store.ErrConflict)
 		}

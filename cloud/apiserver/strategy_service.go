@@ -12,37 +12,35 @@ import (
 // ones; a deleted Service gives back all it held.
 func init() {
 	registerStrategy("services", &strategy{
-		PrepareForCreate: func(s *Server, ctx context.Context, obj api.Object, u *undo) error {
+		PrepareForCreate: prepareForCreate(func(s *Server, ctx context.Context, svc *api.Service, u *undo) error {
 			a := s.services
 			if err := a.ready(ctx); err != nil {
 				return err
 			}
-			svc := obj.(*api.Service)
 			if err := a.assignClusterIP(svc, u); err != nil {
 				return err
 			}
 			return a.assignNodePorts(svc, u)
-		},
-		PrepareForUpdate: keepAllocated,
-		BeginUpdate: func(s *Server, ctx context.Context, _, next api.Object, u *undo) error {
+		}),
+		PrepareForUpdate: prepareForUpdate(keepAllocated),
+		BeginUpdate: beginUpdate(func(s *Server, ctx context.Context, _, next *api.Service, u *undo) error {
 			if err := s.services.ready(ctx); err != nil {
 				return err
 			}
-			return s.services.assignNodePorts(next.(*api.Service), u)
-		},
-		AfterUpdate: func(s *Server, _ context.Context, before, after api.Object) {
-			s.services.releaseNodePorts(before.(*api.Service), after.(*api.Service))
-		},
-		AfterDelete: func(s *Server, ctx context.Context, obj api.Object) {
+			return s.services.assignNodePorts(next, u)
+		}),
+		AfterUpdate: afterUpdate(func(s *Server, _ context.Context, before, after *api.Service) {
+			s.services.releaseNodePorts(before, after)
+		}),
+		AfterDelete: afterDelete(func(s *Server, ctx context.Context, svc *api.Service) {
 			if err := s.services.ready(ctx); err != nil {
 				// Not restored yet: the restore reads the store, which no longer
 				// holds this Service, so there is nothing to release.
 				return
 			}
-			svc := obj.(*api.Service)
 			s.services.ips.Release(svc.Key())
 			s.services.releaseNodePorts(svc, nil)
-		},
+		}),
 	})
 }
 
@@ -50,8 +48,7 @@ func init() {
 // into an update that leaves them out (a manifest applied again), as Kubernetes does:
 // the cluster IP when next has none, and each node port of a port that keeps its
 // name (or number) while next stays a NodePort Service.
-func keepAllocated(cur, next api.Object) {
-	o, n := cur.(*api.Service), next.(*api.Service)
+func keepAllocated(o, n *api.Service) {
 	if n.Spec.ClusterIP == "" {
 		n.Spec.ClusterIP = o.Spec.ClusterIP
 	}

@@ -34,11 +34,10 @@ func (s *Server) nodeTunnel(w http.ResponseWriter, r *http.Request, rt *route) e
 
 // streamRequest resolves the pod and container a log or exec request is about.
 func (s *Server) streamRequest(r *http.Request, rt *route, op string) (*tunnel.Request, string, error) {
-	o, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+	pod, err := storeGet[*api.Pod](r.Context(), s.cfg.Store, rt.namespace, rt.name)
 	if err != nil {
 		return nil, "", err
 	}
-	pod := o.(*api.Pod)
 	if pod.Spec.NodeName == "" {
 		return nil, "", badRequest(fmt.Sprintf("pod %s is not scheduled to a node yet", rt.name))
 	}
@@ -107,11 +106,10 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, rt *route) error
 // which keeps it while the instance exists, so a stopped VM's log can still be read
 // (Nova's os-getConsoleOutput). The node finds it by the instance's UID.
 func (s *Server) instanceLog(w http.ResponseWriter, r *http.Request, rt *route) error {
-	o, err := s.cfg.Store.Get(r.Context(), rt.kind, rt.namespace, rt.name)
+	inst, err := storeGet[*api.Instance](r.Context(), s.cfg.Store, rt.namespace, rt.name)
 	if err != nil {
 		return err
 	}
-	inst := o.(*api.Instance)
 	if inst.Status.NodeName == "" {
 		return badRequest(fmt.Sprintf("instance %s has no console log yet (status %s): no node has run it", rt.name, inst.Status.State))
 	}

@@ -36,7 +36,6 @@ type ImportProgress func(role string, sent, total int64)
 // unfit file comes back as an Invalid *api.Status naming "files[ROLE]". progress may
 // be nil.
 func (c *Client) ImportImage(ctx context.Context, img *api.Image, files []ImageFileUpload, progress ImportProgress) (*api.Image, error) {
-	k, _ := api.LookupKind("images")
 	meta, err := json.Marshal(img)
 	if err != nil {
 		return nil, err
@@ -79,11 +78,11 @@ func (c *Client) ImportImage(ctx context.Context, img *api.Image, files []ImageF
 	if resp.StatusCode/100 != 2 {
 		return nil, statusError(resp.StatusCode, data)
 	}
-	o, err := decodeAs(k, data)
+	out, err := decode[*api.Image](data)
 	if err != nil {
 		return nil, fmt.Errorf("import image %s: decoding the answer: %w", img.Name, err)
 	}
-	return o.(*api.Image), nil
+	return out, nil
 }
 
 func writeImportBody(mw *multipart.Writer, meta []byte, files []ImageFileUpload, total int64, progress ImportProgress) error {

@@ -50,8 +50,7 @@ func (c *Client) Logs(ctx context.Context, namespace, pod string, opts LogOption
 	if opts.TailLines != nil {
 		q.Set("tailLines", strconv.Itoa(*opts.TailLines))
 	}
-	k, _ := api.LookupKind("pods")
-	return c.logStream(ctx, path(k, namespace, pod, "log"), q)
+	return c.logStream(ctx, path(api.KindOfType[*api.Pod](), namespace, pod, "log"), q)
 }
 
 // ConsoleLog reads a VM instance's serial console log from the node that last ran
@@ -62,8 +61,7 @@ func (c *Client) ConsoleLog(ctx context.Context, namespace, instance string, opt
 	if opts.TailLines != nil {
 		q.Set("tailLines", strconv.Itoa(*opts.TailLines))
 	}
-	k, _ := api.LookupKind("instances")
-	return c.logStream(ctx, path(k, namespace, instance, "log"), q)
+	return c.logStream(ctx, path(api.KindOfType[*api.Instance](), namespace, instance, "log"), q)
 }
 
 func (c *Client) logStream(ctx context.Context, p string, q url.Values) (io.ReadCloser, error) {
@@ -108,8 +106,7 @@ func (c *Client) Exec(ctx context.Context, namespace, pod string, opts ExecOptio
 	if opts.Stdin != nil {
 		q.Set("stdin", "true")
 	}
-	k, _ := api.LookupKind("pods")
-	conn, err := c.Upgrade(ctx, http.MethodPost, path(k, namespace, pod, "exec"), q)
+	conn, err := c.Upgrade(ctx, http.MethodPost, path(api.KindOfType[*api.Pod](), namespace, pod, "exec"), q)
 	if err != nil {
 		return -1, err
 	}

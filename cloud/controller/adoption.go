@@ -64,7 +64,7 @@ func adopt[T api.Object](ctx context.Context, cl *client.Client, log *zap.Logger
 	next := api.DeepCopyOf(o)
 	m := next.GetObjectMeta()
 	m.OwnerReferences = append(m.OwnerReferences, OwnerRef(owner))
-	out, err := update(ctx, cl, next)
+	out, err := client.Update(ctx, cl, next)
 	if err != nil {
 		return out, fmt.Errorf("adopting %s %s: %w", api.KindOfType[T]().Singular, m.Key(), err)
 	}
@@ -84,7 +84,7 @@ func release[T api.Object](ctx context.Context, cl *client.Client, log *zap.Logg
 		}
 	}
 	m.OwnerReferences = refs
-	if _, err := update(ctx, cl, next); err != nil && !client.IsNotFound(err) {
+	if _, err := client.Update(ctx, cl, next); err != nil && !client.IsNotFound(err) {
 		return fmt.Errorf("releasing %s %s: %w", api.KindOfType[T]().Singular, m.Key(), err)
 	}
 	log.Info("released", zap.String("owner", owner.GetObjectMeta().Key()), zap.String(api.KindOfType[T]().Singular, m.Name))

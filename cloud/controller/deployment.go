@@ -197,7 +197,7 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 			next.Annotations[api.AnnotationChangeCause] = cause
 		}
 		next.Spec.MinReadySeconds = d.Spec.MinReadySeconds
-		out, err := update(ctx, c.client, next)
+		out, err := client.Update(ctx, c.client, next)
 		if err != nil {
 			return nil, fmt.Errorf("updating replicaset %s: %w", appsNewRS.Key(), err)
 		}
@@ -232,9 +232,9 @@ func (c *DeploymentController) getNewRS(ctx context.Context, d *api.Deployment, 
 	rs.Spec.Replicas = &n
 	rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
 	setReplicasAnnotations(rs, d)
-	out, err := create(ctx, c.client, rs)
+	out, err := client.Create(ctx, c.client, rs)
 	if client.IsAlreadyExists(err) {
-		ex, gerr := get[*api.ReplicaSet](ctx, c.client, rs.Namespace, rs.Name)
+		ex, gerr := client.Get[*api.ReplicaSet](ctx, c.client, rs.Namespace, rs.Name)
 		if gerr != nil {
 			return nil, gerr
 		}

@@ -24,7 +24,7 @@ func (c *DeploymentController) syncStatus(ctx context.Context, d *api.Deployment
 				next.Annotations = map[string]string{}
 			}
 			next.Annotations[api.AnnotationRevision] = rev
-			out, err := update(ctx, c.client, next)
+			out, err := client.Update(ctx, c.client, next)
 			if err != nil {
 				return fmt.Errorf("recording revision of deployment %s: %w", d.Key(), err)
 			}

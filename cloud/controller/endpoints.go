@@ -76,14 +76,14 @@ func (c *EndpointsController) sync(ctx context.Context, key string) error {
 	cur, ok := c.endpoints.Get(key)
 	if !ok {
 		// The informer may lag our own create: ask the API before creating.
-		got, err := get[*api.Endpoints](ctx, c.client, svc.Namespace, svc.Name)
+		got, err := client.Get[*api.Endpoints](ctx, c.client, svc.Namespace, svc.Name)
 		if err != nil && !client.IsNotFound(err) {
 			return err
 		}
 		cur = got
 	}
 	if cur == nil {
-		ep := newObject[*api.Endpoints]()
+		ep := client.NewObject[*api.Endpoints]()
 		ep.Namespace, ep.Name = svc.Namespace, svc.Name
 		ep.Labels = copyLabels(svc.Labels)
 		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}

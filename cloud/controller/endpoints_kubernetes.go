@@ -89,7 +89,7 @@ func (k *KubernetesEndpoints) Run(ctx context.Context) {
 
 // Ensure writes the Endpoints once, changing nothing when it is right already.
 func (k *KubernetesEndpoints) Ensure(ctx context.Context) error {
-	svc, err := get[*api.Service](ctx, k.Client, kubernetesNamespace, kubernetesName)
+	svc, err := client.Get[*api.Service](ctx, k.Client, kubernetesNamespace, kubernetesName)
 	if err != nil {
 		return err
 	}
@@ -100,9 +100,9 @@ func (k *KubernetesEndpoints) Ensure(ctx context.Context) error {
 			Ports:     []api.EndpointPort{{Name: "https", Port: int32(k.Port), Protocol: api.ProtocolTCP}},
 		}}
 	}
-	ep, err := get[*api.Endpoints](ctx, k.Client, kubernetesNamespace, kubernetesName)
+	ep, err := client.Get[*api.Endpoints](ctx, k.Client, kubernetesNamespace, kubernetesName)
 	if client.IsNotFound(err) {
-		ep := newObject[*api.Endpoints]()
+		ep := client.NewObject[*api.Endpoints]()
 		ep.Namespace, ep.Name = kubernetesNamespace, kubernetesName
 		ep.Labels = copyLabels(svc.Labels)
 		ep.OwnerReferences = []api.OwnerReference{serviceOwnerRef(svc)}

@@ -145,9 +145,9 @@ func (h *revisionHistory) current(ctx context.Context, owner api.Object, t *api.
 	if err := json.Unmarshal(data, r.Data); err != nil {
 		return nil, fmt.Errorf("copying the template of %s: %w", m.Key(), err)
 	}
-	out, err := create(ctx, h.client, r)
+	out, err := client.Create(ctx, h.client, r)
 	if client.IsAlreadyExists(err) {
-		ex, gerr := get[*api.ControllerRevision](ctx, h.client, r.Namespace, r.Name)
+		ex, gerr := client.Get[*api.ControllerRevision](ctx, h.client, r.Namespace, r.Name)
 		if gerr != nil {
 			return nil, fmt.Errorf("reading controller revision %s: %w", r.Key(), gerr)
 		}
@@ -177,7 +177,7 @@ func (h *revisionHistory) renumber(ctx context.Context, owner *api.ObjectMeta, r
 	}
 	next := api.DeepCopyOf(r)
 	next.Revision = newest + 1
-	out, err := update(ctx, h.client, next)
+	out, err := client.Update(ctx, h.client, next)
 	if err != nil {
 		// A conflict means the cache is behind; the next sync sees the newer copy.
 		return nil, fmt.Errorf("renumbering controller revision %s: %w", r.Key(), err)

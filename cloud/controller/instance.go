@@ -162,7 +162,7 @@ func (c *InstanceController) sync(ctx context.Context, key string) error {
 		if pod.Status.Phase == api.PodFailed {
 			reason, msg = "VMFailed", terminationMessage(pod)
 		}
-		if _, err := modify(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
+		if _, err := client.Modify(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
 			cur.Spec.PowerState = api.PowerStopped
 			return nil
 		}); err != nil {
@@ -334,7 +334,7 @@ func (c *InstanceController) writeStatus(ctx context.Context, inst *api.Instance
 	}
 	// Only the fields this controller owns are written over what the node reported
 	// meanwhile.
-	_, err := modifyStatus(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
+	_, err := client.ModifyStatus(ctx, c.client, inst.Namespace, inst.Name, func(cur *api.Instance) error {
 		if cur.UID != inst.UID {
 			return errInstanceReplaced
 		}
@@ -381,7 +381,7 @@ func (c *InstanceController) syncVolume(ctx context.Context, key string) error {
 	if vol.Status.Phase == phase && reflect.DeepEqual(vol.Status.Attachments, attachments) {
 		return nil
 	}
-	_, err := modifyStatus(ctx, c.client, vol.Namespace, vol.Name, func(v *api.VMVolume) error {
+	_, err := client.ModifyStatus(ctx, c.client, vol.Namespace, vol.Name, func(v *api.VMVolume) error {
 		v.Status.Phase, v.Status.Attachments = phase, attachments
 		return nil
 	})

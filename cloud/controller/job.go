@@ -202,7 +202,7 @@ func (c *JobController) sync(ctx context.Context, key string) error {
 		}
 	}
 	if !jobStatusEqual(orig.Status, job.Status) {
-		updated, err := updateStatus(ctx, c.client, job)
+		updated, err := client.UpdateStatus(ctx, c.client, job)
 		if err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func (c *JobController) managePods(ctx context.Context, key string, job *api.Job
 		}
 	}
 	for i := int32(0); i < n; i++ {
-		p, err := create(ctx, c.client, jobPod(job))
+		p, err := client.Create(ctx, c.client, jobPod(job))
 		if err != nil {
 			c.recorder.Event(job, api.EventWarning, "FailedCreate", "Error creating pod: %v", err)
 			return err

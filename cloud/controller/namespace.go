@@ -57,7 +57,7 @@ func (c *NamespaceController) Run(ctx context.Context) {
 }
 
 func (c *NamespaceController) sync(ctx context.Context, name string) error {
-	o, err := get[*api.Namespace](ctx, c.client, "", name)
+	o, err := client.Get[*api.Namespace](ctx, c.client, "", name)
 	if client.IsNotFound(err) {
 		return nil
 	}

@@ -259,7 +259,7 @@ func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.Statef
 	if claim, ok := c.claims.GetByName(set.Namespace, name); ok {
 		return claim, nil
 	}
-	if claim, err := get[*api.PersistentVolumeClaim](ctx, c.client, set.Namespace, name); err == nil {
+	if claim, err := client.Get[*api.PersistentVolumeClaim](ctx, c.client, set.Namespace, name); err == nil {
 		return claim, nil
 	} else if !client.IsNotFound(err) {
 		return nil, err
@@ -279,9 +279,9 @@ func (c *StatefulSetController) ensureClaim(ctx context.Context, set *api.Statef
 	claim.Annotations = t.Annotations
 	claim.Spec = t.Spec
 	c.log.Info("creating claim", zap.String("statefulset", set.Key()), zap.String("claim", name))
-	out, err := create(ctx, c.client, claim)
+	out, err := client.Create(ctx, c.client, claim)
 	if client.IsAlreadyExists(err) {
-		out, err = get[*api.PersistentVolumeClaim](ctx, c.client, set.Namespace, name)
+		out, err = client.Get[*api.PersistentVolumeClaim](ctx, c.client, set.Namespace, name)
 	}
 	return out, err
 }

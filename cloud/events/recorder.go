@@ -146,13 +146,11 @@ func (r *Recorder) write(ctx context.Context, e *api.Event, key string) error {
 	s, ok := r.seen[key]
 	r.mu.Unlock()
 	if ok && at.Sub(s.last) < aggregationWindow {
-		k, _ := api.LookupKind("events")
-		o, err := r.cl.Get(ctx, k, s.namespace, s.name)
+		old, err := client.Get[*api.Event](ctx, r.cl, s.namespace, s.name)
 		if err == nil {
-			old := o.(*api.Event)
 			old.Count++
 			old.LastTimestamp = e.LastTimestamp
-			if _, err = r.cl.Update(ctx, old); err == nil {
+			if _, err = client.Update(ctx, r.cl, old); err == nil {
 				r.mu.Lock()
 				s.count, s.last = old.Count, at
 				r.mu.Unlock()
@@ -191,14 +189,12 @@ func (r *Recorder) write(ctx context.Context, e *api.Event, key string) error {
 // CleanupEvents deletes the events, in every namespace, last seen more than olderThan
 // before now, and returns how many it deleted.
 func CleanupEvents(ctx context.Context, cl *client.Client, olderThan time.Duration, now time.Time) (int, error) {
-	k, _ := api.LookupKind("events")
-	l, err := cl.ListAll(ctx, k, "", client.ListOptions{})
+	events, err := client.ListTyped[*api.Event](ctx, cl, "", client.ListOptions{})
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, o := range l.Items {
-		e := o.(*api.Event)
+	for _, e := range events {
 		last := e.LastTimestamp
 		if last == nil {
 			last = e.CreationTimestamp
@@ -206,7 +202,7 @@ func CleanupEvents(ctx context.Context, cl *client.Client, olderThan time.Durati
 		if last == nil || now.Sub(last.Time) <= olderThan {
 			continue
 		}
-		if _, err := cl.Delete(ctx, k, e.Namespace, e.Name); err != nil && !client.IsNotFound(err) {
+		if _, err := client.Delete[*api.Event](ctx, cl, e.Namespace, e.Name); err != nil && !client.IsNotFound(err) {
 			return n, err
 		}
 		n++

@@ -409,9 +409,9 @@ func (s *Server) runWorker(ctx context.Context) error {
 
 // ensureNamespaces creates the namespaces that exist from the first start.
 func ensureNamespaces(ctx context.Context, st store.Store) error {
-	nsKind, _ := api.LookupKind("namespaces")
+	nsKind := api.KindOfType[*api.Namespace]()
 	for _, name := range []string{"default", "kube-system"} {
-		ns := nsKind.NewObject().(*api.Namespace)
+		ns := client.NewObject[*api.Namespace]()
 		ns.Name = name
 		ns.Status.Phase = api.NamespaceActive
 		if _, err := st.Create(ctx, nsKind, ns); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
