@@ -54,11 +54,10 @@ func (n *Node) startNetwork(ctx context.Context) {
 // list must be read after the pool opened, or it could miss a pod attached since.
 func (n *Node) reconcileNetwork(ctx context.Context) {
 	for ctx.Err() == nil {
-		list, err := n.client.ListAll(ctx, api.KindOfType[*api.Pod](), "", client.ListOptions{FieldSelector: "spec.nodeName=" + n.name})
+		pods, err := client.ListTyped[*api.Pod](ctx, n.client, "", client.ListOptions{FieldSelector: "spec.nodeName=" + n.name})
 		if err == nil {
 			known := map[string]net.IP{}
-			for _, o := range list.Items {
-				p := o.(*api.Pod)
+			for _, p := range pods {
 				known[p.UID] = net.ParseIP(p.Status.PodIP)
 			}
 			if err = n.network.Reconcile(known); err == nil {
