@@ -444,21 +444,11 @@ func (c *Client) Watch(ctx context.Context, k *api.KindInfo, namespace string, o
 		defer close(ch)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		// The buffer starts at the scanner's 4 KiB and grows to the largest event
+		// seen: a process holds one per kind watched, and most events are small.
+		sc.Buffer(nil, maxWatchEvent)
 		for sc.Scan() {
-			var line struct {
-				Type   string          `json:"type"`
-				Object json.RawMessage `json:"object"`
-			}
-			ev := Event{}
-			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-				ev.Err = fmt.Errorf("watch %s: bad event: %w", k.Resource, err)
-			} else if line.Type == "ERROR" {
-				ev.Err = statusError(0, line.Object)
-			} else {
-				ev.Type = line.Type
-				ev.Object, ev.Err = decodeAs(k, line.Object)
-			}
+			ev := decodeWatchEvent(k, sc.Bytes())
 			select {
 			case ch <- ev:
 			case <-ctx.Done():
