@@ -12,12 +12,6 @@ import (
 	"github.com/cloudbox/cloudbox/store"
 )
 
-// watchEvent is one line of a watch stream, as Kubernetes writes it.
-type watchEvent struct {
-	Type   string          `json:"type"`
-	Object json.RawMessage `json:"object"`
-}
-
 // bookmarkEvery is how often an idle watch gets a BOOKMARK carrying the current
 // revision, so a client that reconnects after a quiet spell resumes from a recent
 // revision instead of one that may have been compacted.
@@ -66,26 +60,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	enc := json.NewEncoder(w)
-	send := func(typ string, obj []byte) bool {
-		if err := enc.Encode(watchEvent{Type: typ, Object: obj}); err != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
+	ww := newWatchWriter(w)
 	for _, o := range initial {
 		b, err := json.Marshal(o)
-		if err != nil || !send(string(store.Added), b) {
+		if err != nil || ww.write(string(store.Added), b) != nil {
 			return nil
 		}
 	}
-	if flusher != nil {
-		flusher.Flush()
-	}
+	ww.flush()
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
 	byUser := s.metrics.watchersByUser.WithLabelValues(userOf(r).Name)
@@ -96,6 +78,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	defer bookmark.Stop()
 	last := from
 	for {
+		// Flush before waiting: a burst the store has queued for this watch goes out
+		// in one flush, a lone event at once.
+		if len(events) == 0 {
+			ww.flush()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -103,17 +90,20 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 			o := rt.kind.NewObject()
 			o.GetObjectMeta().ResourceVersion = strconv.FormatUint(last, 10)
 			b, _ := json.Marshal(o)
-			if !send("BOOKMARK", b) {
+			if ww.write("BOOKMARK", b) != nil {
 				return nil
 			}
 		case ev, ok := <-events:
 			if !ok {
+				ww.flush()
 				return nil
 			}
 			if ev.Err != nil {
 				st := toStatus(ev.Err, rt.kind, "")
 				b, _ := json.Marshal(st)
-				send("ERROR", b)
+				if ww.write("ERROR", b) == nil {
+					ww.flush()
+				}
 				return nil
 			}
 			last = ev.Revision
@@ -127,7 +117,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 					continue
 				}
 			}
-			if !send(string(ev.Type), ev.Object) {
+			if ww.write(string(ev.Type), ev.Object) != nil {
 				return nil
 			}
 		}
