@@ -109,7 +109,7 @@ type Decoder struct {
 // (did you mean "ports"?)`.
 func (dc Decoder) Manifests(r io.Reader) ([]Object, []string, error) {
 	d := &manifestDecoder{validation: dc.FieldValidation}
-	if err := d.run(r); err != nil {
+	if err := d.run(r, maxReadBuffer); err != nil {
 		return nil, d.warnings, err
 	}
 	return d.objs, d.warnings, nil
@@ -124,7 +124,9 @@ func (dc Decoder) Object(k *KindInfo, data []byte) (Object, []string, error) {
 		return nil, nil, fmt.Errorf("the object is %d bytes, more than the limit of %d", len(data), MaxDocumentBytes)
 	}
 	d := &manifestDecoder{expect: k, validation: dc.FieldValidation, apiVersion: dc.APIVersion}
-	if err := d.run(bytes.NewReader(data)); err != nil {
+	// A body is in memory already: a reader no larger than it reads the same, and
+	// the API server decodes one per write.
+	if err := d.run(bytes.NewReader(data), min(len(data), maxReadBuffer)); err != nil {
 		return nil, d.warnings, err
 	}
 	switch len(d.objs) {
@@ -151,8 +153,12 @@ type manifestDecoder struct {
 // JSON to the YAML reader, or, when the value is meant as JSON, to a JSON error.
 var errNotJSON = errors.New("not JSON")
 
-func (d *manifestDecoder) run(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+// maxReadBuffer is the read buffer of a manifest stream.
+const maxReadBuffer = 64 << 10
+
+// run decodes r through a read buffer of size bytes (bufio's least, 16, if smaller).
+func (d *manifestDecoder) run(r io.Reader, size int) error {
+	br := bufio.NewReaderSize(r, size)
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\xef\xbb\xbf" {
 		br.Discard(3)
 	}
