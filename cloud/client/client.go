@@ -3,7 +3,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -406,58 +405,4 @@ func (c *Client) Stream(ctx context.Context, method, p string, q url.Values, bod
 		return nil, statusError(resp.StatusCode, data)
 	}
 	return resp.Body, nil
-}
-
-// Event is one watch event.
-type Event struct {
-	Type   string // ADDED, MODIFIED, DELETED, BOOKMARK
-	Object api.Object
-	// Err is set on the last event of a stream that ended in an error (for example
-	// Gone: list again).
-	Err error
-}
-
-// Watch streams changes to a kind until ctx is cancelled or the server ends the
-// stream; then the channel closes.
-func (c *Client) Watch(ctx context.Context, k *api.KindInfo, namespace string, opts ListOptions) (<-chan Event, error) {
-	q := url.Values{"watch": {"1"}}
-	if opts.LabelSelector != "" {
-		q.Set("labelSelector", opts.LabelSelector)
-	}
-	if opts.FieldSelector != "" {
-		q.Set("fieldSelector", opts.FieldSelector)
-	}
-	if opts.ResourceVersion != "" {
-		q.Set("resourceVersion", opts.ResourceVersion)
-	}
-	resp, err := c.send(ctx, c.stream, http.MethodGet, path(k, namespace, "", ""), q, "", nil)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, statusError(resp.StatusCode, data)
-	}
-	ch := make(chan Event, 64)
-	go func() {
-		defer close(ch)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		// The buffer starts at the scanner's 4 KiB and grows to the largest event
-		// seen: a process holds one per kind watched, and most events are small.
-		sc.Buffer(nil, maxWatchEvent)
-		for sc.Scan() {
-			ev := decodeWatchEvent(k, sc.Bytes())
-			select {
-			case ch <- ev:
-			case <-ctx.Done():
-				return
-			}
-			if ev.Err != nil {
-				return
-			}
-		}
-	}()
-	return ch, nil
 }

@@ -246,13 +246,14 @@ func (i *Informer) relist(ctx context.Context) (string, error) {
 func (i *Informer) watch(ctx context.Context, rv string) (string, error) {
 	opts := i.opts
 	opts.ResourceVersion = rv
-	events, err := i.c.Watch(ctx, i.kind, i.ns, opts)
+	ws, err := i.c.openWatch(ctx, i.kind, i.ns, opts)
 	if err != nil {
 		return rv, err
 	}
+	defer ws.Close()
 	i.streams.Add(1)
 	defer i.streams.Add(-1)
-	for ev := range events {
+	for ev, ok := ws.Next(); ok; ev, ok = ws.Next() {
 		if ev.Err != nil {
 			return rv, ev.Err
 		}
