@@ -17,6 +17,11 @@ const (
 	// up (nearly all of them) never reads the file; one that lags further, or resumes
 	// from before the last start, reads the event log instead.
 	defaultRingSize = 4096
+	// firstRingSize is the ring's size when the store opens. It doubles, up to the
+	// ring size, when a write would push out an event the ring could still hold, so
+	// an idle server keeps a small ring (4096 events' headers are 384 KiB) and one
+	// under load the whole ring.
+	firstRingSize = 256
 	// fetchMax is the most revisions a watcher scans per step, which bounds how long
 	// it holds the hub's lock and how much it buffers.
 	fetchMax = 512
@@ -39,6 +44,7 @@ const (
 type hub struct {
 	mu   sync.RWMutex
 	ring []Event // the event with revision r is at ring[r%len(ring)]
+	size int     // the most events ring grows to
 	// The ring holds revisions lo+1 through last. last is the last published revision.
 	lo, last  uint64
 	compacted uint64
@@ -47,7 +53,8 @@ type hub struct {
 
 func newHub(size int, rev, compacted uint64) *hub {
 	return &hub{
-		ring:      make([]Event, size),
+		ring:      make([]Event, min(size, firstRingSize)),
+		size:      size,
 		lo:        rev,
 		last:      rev,
 		compacted: compacted,
@@ -61,18 +68,30 @@ func (h *hub) publish(evs []Event) {
 	if len(evs) == 0 {
 		return
 	}
-	size := uint64(len(h.ring))
 	h.mu.Lock()
 	for _, ev := range evs {
-		h.ring[ev.Revision%size] = ev
+		if ev.Revision-h.lo > uint64(len(h.ring)) && len(h.ring) < h.size {
+			h.grow()
+		}
+		h.ring[ev.Revision%uint64(len(h.ring))] = ev
 		h.last = ev.Revision
 	}
-	if h.last-h.lo > size {
+	if size := uint64(len(h.ring)); h.last-h.lo > size {
 		h.lo = h.last - size
 	}
 	close(h.advanced)
 	h.advanced = make(chan struct{})
 	h.mu.Unlock()
+}
+
+// grow doubles the ring, up to size, keeping the events it holds. The caller holds
+// mu for writing.
+func (h *hub) grow() {
+	ring := make([]Event, min(2*len(h.ring), h.size))
+	for r := h.lo + 1; r <= h.last; r++ {
+		ring[r%uint64(len(ring))] = h.ring[r%uint64(len(h.ring))]
+	}
+	h.ring = ring
 }
 
 // compact records that events up to rev are gone from the log. Watchers behind it
