@@ -71,6 +71,8 @@ type Server struct {
 	watchCtx    context.Context
 	cancelWatch context.CancelFunc
 	services    *serviceAllocator
+	// watchDecodes shares the decoding of an event between the watches with selectors.
+	watchDecodes watchDecodes
 }
 
 // New returns the API handler. It is not ready (/readyz fails) until SetReady.

@@ -108,7 +108,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 			}
 			last = ev.Revision
 			if pred != nil {
-				o, err := ev.Decode()
+				o, err := s.watchDecodes.decode(ev)
 				if err != nil {
 					s.log.Warn(fmt.Sprintf("watch: undecodable %s event", ev.Resource))
 					continue
