@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"io"
 	"net/http"
 )
 
@@ -12,16 +13,11 @@ import (
 type watchWriter struct {
 	w       http.ResponseWriter
 	flusher http.Flusher // nil when w cannot flush
-	line    []byte
 	// pending is set when something was written since the last flush; a new
 	// writer starts with its headers pending, so the first flush sends them even
 	// when there is nothing to list and the client's Watch call returns.
 	pending bool
 }
-
-// maxKeptLine is the largest line buffer a watch keeps between events; a larger
-// object's buffer is let go after it is written.
-const maxKeptLine = 16 << 10
 
 func newWatchWriter(w http.ResponseWriter) *watchWriter {
 	f, _ := w.(http.Flusher)
@@ -29,19 +25,17 @@ func newWatchWriter(w http.ResponseWriter) *watchWriter {
 }
 
 // write writes one event without flushing it. typ is one of the fixed event types,
-// which need no quoting; obj is one compact JSON value.
+// which need no quoting; obj is one compact JSON value. The three parts go to the
+// response's own buffer, so the watch keeps no line buffer of its own.
 func (ww *watchWriter) write(typ string, obj []byte) error {
-	b := append(ww.line[:0], `{"type":"`...)
-	b = append(b, typ...)
-	b = append(b, `","object":`...)
-	b = append(b, obj...)
-	b = append(b, "}\n"...)
-	_, err := ww.w.Write(b)
-	if cap(b) > maxKeptLine {
-		b = nil
-	}
-	ww.line = b
 	ww.pending = true
+	if _, err := io.WriteString(ww.w, `{"type":"`+typ+`","object":`); err != nil {
+		return err
+	}
+	if _, err := ww.w.Write(obj); err != nil {
+		return err
+	}
+	_, err := io.WriteString(ww.w, "}\n")
 	return err
 }
 
