@@ -129,7 +129,9 @@ func selectorPredicate(labelSel, fieldSel string) (func(api.Object) bool, error)
 		return nil, badRequest("fieldSelector: " + err.Error())
 	}
 	return func(o api.Object) bool {
-		return ls.Matches(o.GetObjectMeta().Labels) && fs.Matches(api.FieldsOf(o))
+		// FieldsOf builds a map: a watch with only a label selector, which tests every
+		// event, skips it.
+		return ls.Matches(o.GetObjectMeta().Labels) && (fs.Empty() || fs.Matches(api.FieldsOf(o)))
 	}, nil
 }
 
