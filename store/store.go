@@ -111,6 +111,9 @@ type Store interface {
 	// Watch streams the changes to a kind after opts.FromRevision, in revision order,
 	// until ctx is cancelled. It fails with ErrGone if that revision was compacted.
 	Watch(ctx context.Context, kind *api.KindInfo, opts WatchOptions) (<-chan Event, error)
+	// Follow is Watch read in the caller's goroutine, without a goroutine and
+	// channel of its own: see Watcher.
+	Follow(kind *api.KindInfo, opts WatchOptions) (*Watcher, error)
 	// Revision is the revision of the last committed write.
 	Revision() uint64
 	// Backup writes a consistent copy of the whole store to w.

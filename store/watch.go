@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"go.etcd.io/bbolt"
-	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 )
@@ -158,53 +158,30 @@ func goneError(resource string, pos, compacted uint64) error {
 // that falls behind the compacted revision gets a last Event with Err wrapping ErrGone.
 // Event.Object is shared between watchers and must not be modified.
 func (b *Bolt) Watch(ctx context.Context, k *api.KindInfo, opts WatchOptions) (<-chan Event, error) {
-	if err := checkKind(k); err != nil {
-		return nil, err
-	}
-	if opts.Namespace != "" && !k.Namespaced {
-		return nil, fmt.Errorf("%s: %w", k.Resource, &api.FieldError{Field: "namespace", Reason: k.Resource + " are cluster-scoped"})
-	}
-	f := watchFilter{resource: k.Resource}
-	if opts.Namespace != "" {
-		f.prefix = opts.Namespace + "/"
-	}
-	pos := opts.FromRevision
-	if pos == 0 {
-		pos = b.hub.revision()
-	}
-	if c := b.hub.compactedRevision(); pos < c {
-		return nil, goneError(k.Resource, pos, c)
-	}
-
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.closed {
-		return nil, ErrClosed
+	w, err := b.follow(k, opts)
+	if err != nil {
+		return nil, err
 	}
 	ch := make(chan Event, watchBuffer)
 	b.watchers.Add(1)
-	go b.runWatch(ctx, f, pos, ch)
+	go b.runWatch(ctx, w, ch)
 	return ch, nil
 }
 
-// runWatch feeds one watch channel: it delivers events after pos, from the ring or,
-// when the ring no longer holds them, from the log, and waits for the revision to
-// advance when it has caught up.
-func (b *Bolt) runWatch(ctx context.Context, f watchFilter, pos uint64, ch chan<- Event) {
+// runWatch feeds one watch channel from w until ctx ends or the store closes.
+func (b *Bolt) runWatch(ctx context.Context, w *Watcher, ch chan<- Event) {
 	defer b.watchers.Done()
 	defer close(ch)
-	var buf []Event
 	for {
-		evs, next, advanced, err := b.fetch(pos, f, buf[:0])
+		evs, advanced, err := w.Next()
+		if errors.Is(err, ErrClosed) {
+			return
+		}
 		if err != nil {
 			select {
-			case <-b.closing:
-				return // the error is the file closing under us
-			default:
-			}
-			b.log.Debug("watch ends", zap.String("resource", f.resource), zap.Error(err))
-			select {
-			case ch <- Event{Resource: f.resource, Err: err}:
+			case ch <- Event{Resource: w.f.resource, Err: err}:
 			case <-ctx.Done():
 			case <-b.closing:
 			}
@@ -219,12 +196,7 @@ func (b *Bolt) runWatch(ctx context.Context, f watchFilter, pos uint64, ch chan<
 				return
 			}
 		}
-		clear(evs) // let delivered objects be collected while we wait
-		buf = evs[:0]
-		if next == pos {
-			if cap(buf) > idleFetchBuffer {
-				buf = nil
-			}
+		if advanced != nil {
 			select {
 			case <-advanced:
 			case <-ctx.Done():
@@ -233,7 +205,6 @@ func (b *Bolt) runWatch(ctx context.Context, f watchFilter, pos uint64, ch chan<
 				return
 			}
 		}
-		pos = next
 	}
 }
 

@@ -3,10 +3,12 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
 	"github.com/cloudbox/cloudbox/store"
@@ -53,7 +55,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 		}
 		initial, from = res.Items, res.Revision
 	}
-	events, err := s.cfg.Store.Watch(ctx, rt.kind, store.WatchOptions{Namespace: rt.namespace, FromRevision: from})
+	wt, err := s.cfg.Store.Follow(rt.kind, store.WatchOptions{Namespace: rt.namespace, FromRevision: from})
 	if err != nil {
 		return err
 	}
@@ -77,49 +79,69 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	bookmark := time.NewTicker(bookmarkEvery)
 	defer bookmark.Stop()
 	last := from
+	sendBookmark := func() error {
+		o := rt.kind.NewObject()
+		o.GetObjectMeta().ResourceVersion = strconv.FormatUint(last, 10)
+		b, _ := json.Marshal(o)
+		return ww.write("BOOKMARK", b)
+	}
 	for {
-		// Flush before waiting: a burst the store has queued for this watch goes out
-		// in one flush, a lone event at once.
-		if len(events) == 0 {
+		evs, advanced, err := wt.Next()
+		if errors.Is(err, store.ErrClosed) {
 			ww.flush()
+			return nil
 		}
+		if err != nil {
+			b, _ := json.Marshal(toStatus(err, rt.kind, ""))
+			if ww.write("ERROR", b) == nil {
+				ww.flush()
+			}
+			return nil
+		}
+		for _, ev := range evs {
+			last = ev.Revision
+			if s.watchWants(pred, ev) && ww.write(string(ev.Type), ev.Object) != nil {
+				return nil
+			}
+		}
+		if advanced == nil {
+			// More can be read at once; keep to the deadline and the bookmarks meanwhile.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-bookmark.C:
+				if sendBookmark() != nil {
+					return nil
+				}
+			default:
+			}
+			continue
+		}
+		// Flush only once caught up: a burst goes out in one flush, a lone event at once.
+		ww.flush()
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-wt.Closing():
+			return nil
 		case <-bookmark.C:
-			o := rt.kind.NewObject()
-			o.GetObjectMeta().ResourceVersion = strconv.FormatUint(last, 10)
-			b, _ := json.Marshal(o)
-			if ww.write("BOOKMARK", b) != nil {
+			if sendBookmark() != nil {
 				return nil
 			}
-		case ev, ok := <-events:
-			if !ok {
-				ww.flush()
-				return nil
-			}
-			if ev.Err != nil {
-				st := toStatus(ev.Err, rt.kind, "")
-				b, _ := json.Marshal(st)
-				if ww.write("ERROR", b) == nil {
-					ww.flush()
-				}
-				return nil
-			}
-			last = ev.Revision
-			if pred != nil {
-				o, err := s.watchDecodes.decode(ev)
-				if err != nil {
-					s.log.Warn(fmt.Sprintf("watch: undecodable %s event", ev.Resource))
-					continue
-				}
-				if !pred(o) {
-					continue
-				}
-			}
-			if ww.write(string(ev.Type), ev.Object) != nil {
-				return nil
-			}
+		case <-advanced:
 		}
 	}
+}
+
+// watchWants reports whether a watch's selector, pred (nil for none), lets ev through.
+func (s *Server) watchWants(pred func(api.Object) bool, ev store.Event) bool {
+	if pred == nil {
+		return true
+	}
+	o, err := s.watchDecodes.decode(ev)
+	if err != nil {
+		s.log.Warn("watch: undecodable event", zap.String("resource", ev.Resource), zap.Uint64("revision", ev.Revision), zap.Error(err))
+		return false
+	}
+	return pred(o)
 }
