@@ -50,7 +50,7 @@ func (c *Client) Logs(ctx context.Context, namespace, pod string, opts LogOption
 	if opts.TailLines != nil {
 		q.Set("tailLines", strconv.Itoa(*opts.TailLines))
 	}
-	return c.logStream(ctx, path(api.KindOfType[*api.Pod](), namespace, pod, "log"), q)
+	return c.getStream(ctx, path(api.KindOfType[*api.Pod](), namespace, pod, "log"), q)
 }
 
 // ConsoleLog reads a VM instance's serial console log from the node that last ran
@@ -61,10 +61,12 @@ func (c *Client) ConsoleLog(ctx context.Context, namespace, instance string, opt
 	if opts.TailLines != nil {
 		q.Set("tailLines", strconv.Itoa(*opts.TailLines))
 	}
-	return c.logStream(ctx, path(api.KindOfType[*api.Instance](), namespace, instance, "log"), q)
+	return c.getStream(ctx, path(api.KindOfType[*api.Instance](), namespace, instance, "log"), q)
 }
 
-func (c *Client) logStream(ctx context.Context, p string, q url.Values) (io.ReadCloser, error) {
+// getStream sends a GET without a deadline and returns the answer's body, a stream the
+// caller reads and closes. A non-2xx answer becomes an *api.Status error.
+func (c *Client) getStream(ctx context.Context, p string, q url.Values) (io.ReadCloser, error) {
 	resp, err := c.send(ctx, c.stream, http.MethodGet, p, q, "", nil)
 	if err != nil {
 		return nil, err

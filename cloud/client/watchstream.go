@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
@@ -69,20 +68,15 @@ func (c *Client) openWatch(ctx context.Context, k *api.KindInfo, namespace strin
 	if opts.ResourceVersion != "" {
 		q.Set("resourceVersion", opts.ResourceVersion)
 	}
-	resp, err := c.send(ctx, c.stream, http.MethodGet, path(k, namespace, "", ""), q, "", nil)
+	body, err := c.getStream(ctx, path(k, namespace, "", ""), q)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, statusError(resp.StatusCode, data)
-	}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	// The buffer starts at the scanner's 4 KiB and grows to the largest event seen:
 	// a process holds one per kind watched, and most events are small.
 	sc.Buffer(nil, maxWatchEvent)
-	return &watchStream{kind: k, body: resp.Body, sc: sc}, nil
+	return &watchStream{kind: k, body: body, sc: sc}, nil
 }
 
 // Next waits for the next event. It returns false once the stream has ended: the
