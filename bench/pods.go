@@ -258,17 +258,20 @@ func (w *podWatcher) burst(ctx context.Context, cl *client.Client, n int) error 
 }
 
 // deletePods deletes every pod in default and waits until they are gone. The
-// delete is graceful (the pods' grace period is zero): the agent kills the
-// containers and only then removes the object, so that what comes next does not
-// share the cores with the teardown.
+// delete asks for a grace period of one second, so that it only marks the pods:
+// the agent stops and destroys the containers and only then removes the objects,
+// so that what comes next does not share the cores with the teardown. (A grace of
+// zero, the pods' own, would remove the objects at once and leave the agent to
+// stop the containers in the background, within the next phase.)
 func deletePods(ctx context.Context, cl *client.Client) error {
 	k, _ := api.LookupKind("pods")
 	l, err := cl.ListAll(ctx, k, "default", client.ListOptions{})
 	if err != nil {
 		return err
 	}
+	one := int64(1)
 	for _, o := range l.Items {
-		if _, err := cl.Delete(ctx, k, "default", o.GetObjectMeta().Name); err != nil && !client.IsNotFound(err) {
+		if _, err := cl.DeleteWithGrace(ctx, k, "default", o.GetObjectMeta().Name, &one); err != nil && !client.IsNotFound(err) {
 			return err
 		}
 	}

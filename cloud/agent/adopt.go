@@ -94,6 +94,9 @@ func (w *podWorker) load() {
 	p := w.latestPod()
 	d := w.a.podDriver(p, rec, w.adopted)
 	w.driver = d
+	// A pod new to this node has no record and no tasks: there is nothing to write
+	// until its first task starts (start saves the record then).
+	fresh := rec == nil && len(w.adopted) == 0
 	if rec == nil {
 		rec = &podRecord{UID: w.uid, Containers: map[string]*containerRecord{}}
 	}
@@ -195,7 +198,11 @@ func (w *podWorker) load() {
 		st := api.DeepCopy(p).(*api.Pod).Status
 		w.status = &st
 	}
-	w.save()
+	if fresh {
+		w.publishIndex()
+	} else {
+		w.save()
+	}
 	for _, start := range probes {
 		start()
 	}

@@ -119,6 +119,12 @@ func (q *retryQueue) retryAll() {
 		}
 	}
 	q.mu.Unlock()
+	q.poke()
+}
+
+// poke wakes Run to look at the queue again: an entry may be due sooner than the time
+// next last reported.
+func (q *retryQueue) poke() {
 	select {
 	case q.wake <- struct{}{}:
 	default:

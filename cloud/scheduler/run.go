@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,17 +14,22 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/api"
 )
 
-// Run places the pods that arrive on pending, one at a time, until ctx is cancelled.
-// A pod that fits nowhere, or whose binding fails, is retried after a backoff (doubling
-// from Config.InitialBackoff to Config.MaxBackoff), at once when NodesChanged reports a
+// Run places the pods that arrive on pending until ctx is cancelled. Decisions are
+// made one at a time, in order; each is bound before the next is made or, with
+// Config.ParallelBinds above 1, up to that many bindings are in flight at once. A pod
+// that fits nowhere, or whose binding fails, is retried after a backoff (doubling from
+// Config.InitialBackoff to Config.MaxBackoff), at once when NodesChanged reports a
 // change to the nodes' schedulable state, and when PodDeleted frees room. A newer copy
 // of a queued pod arriving on pending replaces it and is tried at once. Run keeps
-// serving retries if pending is closed. Only one Run may be active at a time.
+// serving retries if pending is closed, and returns once every binding in flight has
+// ended. Only one Run may be active at a time.
 func (s *Scheduler) Run(ctx context.Context, pending <-chan *api.Pod) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// Pods handed out but not attempted when ctx ends stay queued for the next Run.
 	defer s.queue.release()
+	var binding sync.WaitGroup
+	defer binding.Wait()
 	// nodesSeen is the fingerprint of the nodes when last compared, valid only if
 	// nodesKnown: while no pod waits, a node change costs nothing but forgetting it.
 	var nodesSeen uint64
@@ -33,7 +39,7 @@ func (s *Scheduler) Run(ctx context.Context, pending <-chan *api.Pod) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.attempt(ctx, p)
+			s.attempt(ctx, p, &binding)
 		}
 		if d, ok := s.queue.next(); ok {
 			timer.Reset(d)
@@ -48,7 +54,7 @@ func (s *Scheduler) Run(ctx context.Context, pending <-chan *api.Pod) {
 				pending = nil
 				continue
 			}
-			s.attempt(ctx, p)
+			s.attempt(ctx, p, &binding)
 		case <-s.nodesChanged:
 			// The server reports every node update, heartbeats included; retry only
 			// when something a decision looks at has changed.
@@ -66,13 +72,44 @@ func (s *Scheduler) Run(ctx context.Context, pending <-chan *api.Pod) {
 	}
 }
 
-// attempt runs ScheduleOne for pod and queues it again if it should be retried.
-func (s *Scheduler) attempt(ctx context.Context, pod *api.Pod) {
-	key := podKey(pod)
-	if s.queue.isGone(key) {
+// attempt decides where pod goes and binds it, in line or, when Run may keep several
+// bindings in flight, on a goroutine of its own that binding tracks; the pod is queued
+// again if it should be retried.
+func (s *Scheduler) attempt(ctx context.Context, pod *api.Pod, binding *sync.WaitGroup) {
+	if s.queue.isGone(podKey(pod)) {
 		return
 	}
-	err := s.ScheduleOne(ctx, pod)
+	node, err := s.decide(ctx, pod)
+	if err != nil || node == "" {
+		s.settle(ctx, pod, err)
+		return
+	}
+	if cap(s.binds) == 1 {
+		s.settle(ctx, pod, s.bind(ctx, pod, node))
+		return
+	}
+	select {
+	case s.binds <- struct{}{}:
+	case <-ctx.Done():
+		s.unassume(podKey(pod))
+		s.settle(ctx, pod, ctx.Err())
+		return
+	}
+	binding.Add(1)
+	go func() {
+		defer binding.Done()
+		err := s.bind(ctx, pod, node)
+		<-s.binds
+		s.settle(ctx, pod, err)
+		// A failed binding may be due before the time Run's timer was set for.
+		s.queue.poke()
+	}()
+}
+
+// settle records how an attempt at pod ended: placed or no longer in need of it, or
+// to be retried after a backoff.
+func (s *Scheduler) settle(ctx context.Context, pod *api.Pod, err error) {
+	key := podKey(pod)
 	log := s.log.With(zap.String("namespace", pod.Namespace), zap.String("pod", pod.Name))
 	switch {
 	case err == nil:

@@ -2,6 +2,9 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,5 +167,80 @@ func TestNodesFingerprintIgnoresHeartbeats(t *testing.T) {
 	}
 	if nodesFingerprint([]*api.Node{node("a")}) == base {
 		t.Error("a removed node left the fingerprint unchanged")
+	}
+}
+
+// gatedBinder is a Binder whose bindings wait until the test opens the gate, so a
+// test sees which bindings are in flight at once; the first failFirst ones fail.
+type gatedBinder struct {
+	*recordingBinder
+	entered chan string
+	gate    chan struct{}
+
+	mu        sync.Mutex
+	failFirst int
+}
+
+func newGatedBinder() *gatedBinder {
+	return &gatedBinder{recordingBinder: newBinder(), entered: make(chan string, 100), gate: make(chan struct{})}
+}
+
+func (b *gatedBinder) Bind(ctx context.Context, p *api.Pod, node string) error {
+	b.entered <- p.Name
+	select {
+	case <-b.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	fail := b.failFirst > 0
+	b.failFirst--
+	b.mu.Unlock()
+	if fail {
+		return errors.New("connection refused")
+	}
+	return b.recordingBinder.Bind(ctx, p, node)
+}
+
+func TestRunKeepsParallelBindsInFlight(t *testing.T) {
+	b := newGatedBinder()
+	// Room for two pods: the third must see the two bindings in flight as taken.
+	s := New(Config{View: newView(node("a", alloc("4", "8Gi", "2"))), Binder: b, ParallelBinds: 3})
+	pending, _, _ := startRun(t, s)
+	pending <- pod("p1", "", "")
+	pending <- pod("p2", "", "")
+	in := map[string]bool{waitFor(t, b.entered, "first binding"): true, waitFor(t, b.entered, "second binding"): true}
+	if !in["p1"] || !in["p2"] {
+		t.Fatalf("bindings in flight %v, want p1 and p2 at once", in)
+	}
+	pending <- pod("p3", "", "")
+	u := waitFor(t, b.unschedulable, "p3 unschedulable")
+	if u.pod != "p3" || !strings.Contains(u.message, "too many pods") {
+		t.Fatalf("unschedulable %+v, want p3 for too many pods", u)
+	}
+	close(b.gate)
+	got := map[string]bool{}
+	for range 2 {
+		r := waitFor(t, b.bound, "a binding to finish")
+		got[r.pod] = r.node == "a"
+	}
+	if !got["p1"] || !got["p2"] {
+		t.Fatalf("bound %v, want p1 and p2 on a", got)
+	}
+}
+
+func TestRunRetriesFailedParallelBind(t *testing.T) {
+	b := newGatedBinder()
+	b.failFirst = 1
+	close(b.gate)
+	// The retry comes only from the backoff Run sets after the failed binding.
+	s := New(Config{View: newView(node("a")), Binder: b, ParallelBinds: 4, InitialBackoff: time.Millisecond})
+	pending, _, _ := startRun(t, s)
+	pending <- pod("p", "", "")
+	if got := waitFor(t, b.bound, "p bound on its second try"); got != (binding{"p", "a"}) {
+		t.Fatalf("bound %v, want p on a", got)
+	}
+	if n := len(b.entered); n != 2 {
+		t.Fatalf("%d bindings tried, want 2", n)
 	}
 }

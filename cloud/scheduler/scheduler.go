@@ -71,6 +71,12 @@ type Config struct {
 	// AssumeTTL is how long a pod this scheduler bound counts against its node while
 	// the View does not show it there yet. If zero, 30s.
 	AssumeTTL time.Duration
+	// ParallelBinds is how many bindings Run keeps in flight at once: decisions are
+	// still made one at a time, in order, but a burst of pods need not wait for each
+	// binding's round trip (and its store commit) before the next decision; concurrent
+	// bindings share the store's group commit. If zero, 1: Run binds each pod before
+	// it decides the next.
+	ParallelBinds int
 }
 
 // Scheduler places pods on nodes. Its methods are safe for concurrent use: decisions
@@ -90,6 +96,9 @@ type Scheduler struct {
 
 	queue        *retryQueue
 	nodesChanged chan struct{} // capacity 1: coalesces NodesChanged calls
+	// binds holds a token per binding Run has in flight; its capacity is
+	// Config.ParallelBinds.
+	binds chan struct{}
 }
 
 // New returns a Scheduler configured by cfg. It panics if cfg.View or cfg.Binder is
@@ -117,6 +126,7 @@ func New(cfg Config) *Scheduler {
 		rand:         r,
 		assumed:      newAssumeCache(orDefault(cfg.AssumeTTL, 30*time.Second)),
 		nodesChanged: make(chan struct{}, 1),
+		binds:        make(chan struct{}, max(cfg.ParallelBinds, 1)),
 	}
 	s.queue = newRetryQueue(initial, maxBackoff, func() time.Time { return s.now() })
 	return s
@@ -143,15 +153,26 @@ func (s *Scheduler) Schedule(pod *api.Pod) (node string, err error) {
 // are bound already, terminal, being deleted, served by another scheduler, or that
 // this scheduler bound and the View does not show yet, are skipped with a nil error.
 func (s *Scheduler) ScheduleOne(ctx context.Context, pod *api.Pod) error {
+	node, err := s.decide(ctx, pod)
+	if err != nil || node == "" {
+		return err
+	}
+	return s.bind(ctx, pod, node)
+}
+
+// decide is ScheduleOne up to the binding: it returns the node pod is to be bound to,
+// its capacity reserved there, or "" for a pod that is skipped or fits nowhere (the
+// error is then the *FitError, after Unschedulable recorded it).
+func (s *Scheduler) decide(ctx context.Context, pod *api.Pod) (string, error) {
 	if !s.responsibleFor(pod) {
-		return nil
+		return "", nil
 	}
 	key := podKey(pod)
 	req := requestOf(pod)
 	s.mu.Lock()
 	if s.assumed.has(key) {
 		s.mu.Unlock()
-		return nil
+		return "", nil
 	}
 	node, err := s.scheduleLocked(pod, req)
 	if err == nil {
@@ -164,25 +185,36 @@ func (s *Scheduler) ScheduleOne(ctx context.Context, pod *api.Pod) error {
 	if err != nil {
 		var fe *FitError
 		if !errors.As(err, &fe) {
-			return err
+			return "", err
 		}
 		if hasUnschedulableCondition(pod, fe.Error()) {
-			return fe
+			return "", fe
 		}
 		if uerr := s.binder.Unschedulable(ctx, pod, fe.Error()); uerr != nil {
-			return errors.Join(fe, fmt.Errorf("pod %s/%s: recording unschedulable: %w", pod.Namespace, pod.Name, uerr))
+			return "", errors.Join(fe, fmt.Errorf("pod %s/%s: recording unschedulable: %w", pod.Namespace, pod.Name, uerr))
 		}
-		return fe
+		return "", fe
 	}
+	return node, nil
+}
+
+// bind writes a decision of decide, and gives the reserved capacity back if the
+// write fails.
+func (s *Scheduler) bind(ctx context.Context, pod *api.Pod, node string) error {
 	if err := s.binder.Bind(ctx, pod, node); err != nil {
-		s.mu.Lock()
-		s.assumed.remove(key)
-		s.mu.Unlock()
+		s.unassume(podKey(pod))
 		return fmt.Errorf("pod %s/%s: bind to node %s: %w", pod.Namespace, pod.Name, node, err)
 	}
 	s.log.Debug("pod bound", zap.String("namespace", pod.Namespace), zap.String("pod", pod.Name),
 		zap.String("node", node), zap.Stringer("strategy", s.strategy))
 	return nil
+}
+
+// unassume gives back the capacity reserved for the pod with key.
+func (s *Scheduler) unassume(key string) {
+	s.mu.Lock()
+	s.assumed.remove(key)
+	s.mu.Unlock()
 }
 
 // NodesChanged tells the scheduler that a node was added or removed or that its
@@ -200,9 +232,7 @@ func (s *Scheduler) NodesChanged() {
 // was bound, Run retries the pods waiting for the room it leaves. It never blocks.
 func (s *Scheduler) PodDeleted(pod *api.Pod) {
 	key := podKey(pod)
-	s.mu.Lock()
-	s.assumed.remove(key)
-	s.mu.Unlock()
+	s.unassume(key)
 	s.queue.deleted(key)
 	if pod.Spec.NodeName != "" {
 		s.queue.retryAll()

@@ -18,12 +18,17 @@ import (
 // address are never handed out. A Pool opened with a path writes every change to that
 // file before the call returns, so an address allocated but not yet reported to the API
 // survives a crash of the agent; Restore then reconciles the file with the API (see
-// the package documentation). A Pool is safe for concurrent use.
+// the package documentation). A Pool is safe for concurrent use: the file is written
+// outside the lock that lookups take, and changes made meanwhile share one write.
 type Pool struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards r and changes
 	prefix netip.Prefix
 	path   string
 	r      *ranges
+	// changes counts the changes made to r; the file holds the pool as of change saved.
+	changes uint64
+	saveMu  sync.Mutex // guards saved; held while the file is written (before mu)
+	saved   uint64
 }
 
 // poolFile is the on-disk form of a Pool.
@@ -65,7 +70,7 @@ func OpenPool(path, cidr string) (*Pool, error) {
 	p.path = path
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return p, p.save()
+		return p, p.write(p.encode())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ipam pool: %w", err)
@@ -112,18 +117,35 @@ func (p *Pool) Contains(ip net.IP) bool { return offsetOf(p.prefix, ip) >= 0 }
 // backs the pool, the new allocation is on disk before Allocate returns.
 func (p *Pool) Allocate(owner string) (net.IP, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	off, created, err := p.r.allocate(owner)
 	if err != nil {
+		p.mu.Unlock()
 		return nil, fmt.Errorf("pod subnet %s: %w", p.prefix, err)
 	}
 	if created {
-		if err := p.save(); err != nil {
-			p.r.release(owner)
-			return nil, err
+		p.changes++
+	}
+	// An owner allocated by a call still writing is on disk only once that write is.
+	n := p.changes
+	p.mu.Unlock()
+	if err := p.persist(n); err != nil {
+		if created {
+			p.unallocate(owner, off)
 		}
+		return nil, err
 	}
 	return toIP(addrAt(p.prefix, off)), nil
+}
+
+// unallocate takes back an allocation whose write failed, unless the owner's address
+// changed since.
+func (p *Pool) unallocate(owner string, off int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur, ok := p.r.lookup(owner); ok && cur == off {
+		p.r.release(owner)
+		p.changes++
+	}
 }
 
 // AllocatePreferring is Allocate that first tries want, if it is in the subnet and
@@ -134,12 +156,13 @@ func (p *Pool) AllocatePreferring(owner string, want net.IP) (net.IP, error) {
 	if _, has := p.r.lookup(owner); !has && want != nil {
 		if off := offsetOf(p.prefix, want); off >= 0 {
 			if _, err := p.r.reserve(owner, off); err == nil {
-				if err := p.save(); err != nil {
-					p.r.release(owner)
-					p.mu.Unlock()
+				p.changes++
+				n := p.changes
+				p.mu.Unlock()
+				if err := p.persist(n); err != nil {
+					p.unallocate(owner, off)
 					return nil, err
 				}
-				p.mu.Unlock()
 				return toIP(addrAt(p.prefix, off)), nil
 			}
 		}
@@ -151,13 +174,23 @@ func (p *Pool) AllocatePreferring(owner string, want net.IP) (net.IP, error) {
 // Release frees owner's address; releasing an owner without one does nothing.
 func (p *Pool) Release(owner string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	off, ok := p.r.release(owner)
 	if !ok {
+		p.mu.Unlock()
 		return nil
 	}
-	if err := p.save(); err != nil {
-		p.r.set(owner, off)
+	p.changes++
+	n := p.changes
+	p.mu.Unlock()
+	if err := p.persist(n); err != nil {
+		// Given back, unless the owner or another took an address since.
+		p.mu.Lock()
+		_, has := p.r.lookup(owner)
+		if _, taken := p.r.byOff[off]; !has && !taken {
+			p.r.set(owner, off)
+			p.changes++
+		}
+		p.mu.Unlock()
 		return err
 	}
 	return nil
@@ -198,6 +231,8 @@ func (p *Pool) Free() int {
 // lost their address and their networking should be torn down. If the file cannot be
 // written the pool is left as it was.
 func (p *Pool) Restore(known map[string]net.IP) (released []string, err error) {
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	offs := make(map[string]int, len(known))
@@ -206,18 +241,38 @@ func (p *Pool) Restore(known map[string]net.IP) (released []string, err error) {
 	}
 	before := p.r.clone()
 	released = p.r.restore(offs)
-	if err := p.save(); err != nil {
+	if err := p.write(p.encode()); err != nil {
 		p.r = before
 		return nil, err
 	}
+	p.changes++
+	p.saved = p.changes
 	return released, nil
 }
 
-// save writes the pool to its file; the caller holds mu.
-func (p *Pool) save() error {
+// persist returns once the file holds the pool as of change n or later. The caller
+// does not hold mu; callers that come while a write is in progress share the next.
+func (p *Pool) persist(n uint64) error {
 	if p.path == "" {
 		return nil
 	}
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
+	if p.saved >= n {
+		return nil
+	}
+	p.mu.Lock()
+	data, at := p.encode(), p.changes
+	p.mu.Unlock()
+	if err := p.write(data); err != nil {
+		return err
+	}
+	p.saved = at
+	return nil
+}
+
+// encode is the pool's file content; the caller holds mu.
+func (p *Pool) encode() []byte {
 	f := poolFile{
 		Version: poolFileVersion,
 		CIDR:    p.prefix.String(),
@@ -227,11 +282,17 @@ func (p *Pool) save() error {
 	for o, off := range p.r.byOwner {
 		f.Owners[o] = addrAt(p.prefix, off).String()
 	}
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
+	data, _ := json.MarshalIndent(f, "", "  ") // strings only: it cannot fail
+	return append(data, '\n')
+}
+
+// write replaces the pool's file with data, if the pool has one; the caller holds
+// saveMu, or is the only user of the pool.
+func (p *Pool) write(data []byte) error {
+	if p.path == "" {
+		return nil
 	}
-	if err := atomicfile.WriteFile(p.path, append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(p.path, data, 0o600); err != nil {
 		return fmt.Errorf("ipam pool: %w", err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -435,5 +436,48 @@ func TestPoolAllocatePreferring(t *testing.T) {
 	}
 	if got, ok := q.Lookup("vm1"); !ok || !got.Equal(ip(50)) {
 		t.Errorf("after reopening, vm1 = %v %v", got, ok)
+	}
+}
+
+// TestPoolConcurrentAllocationsAreOnDiskWhenReturned checks what the shared writes
+// must keep: an address handed out is in the file by the time Allocate returns, even
+// when another caller's write carried it.
+func TestPoolConcurrentAllocationsAreOnDiskWhenReturned(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ipam.json")
+	p, err := OpenPool(path, testSubnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("pod-%d", i)
+			a, err := p.Allocate(owner)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var f poolFile
+			if err := json.Unmarshal(b, &f); err != nil {
+				errs <- err
+				return
+			}
+			if f.Owners[owner] != a.String() {
+				errs <- fmt.Errorf("%s got %s, but the file says %q", owner, a, f.Owners[owner])
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/cloudbox/cloudbox/internal/keylock"
 )
 
 // Errors returned (wrapped) by the Manager.
@@ -73,7 +75,8 @@ type Manager struct {
 	mu       sync.Mutex
 	ctrs     map[string]*ctr
 	reserved map[string]bool // IDs being created or recovered
-	podMu    sync.Mutex
+	// pods serialises CreatePod and RemovePod of one pod; other pods' go on.
+	pods keylock.Map
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -103,8 +103,7 @@ func (m *Manager) CreatePod(cfg PodConfig) (_ *Pod, retErr error) {
 			return nil, fmt.Errorf("pod %s: file path %q: %w", cfg.ID, p, ErrInvalid)
 		}
 	}
-	m.podMu.Lock()
-	defer m.podMu.Unlock()
+	defer m.pods.Lock(cfg.ID)()
 	if p, err := m.loadPod(cfg.ID); err == nil {
 		return p, nil
 	}
@@ -301,8 +300,7 @@ func (m *Manager) RemovePod(id string) error {
 			return fmt.Errorf("pod %s: container %s still exists: %w", id, st.ID, ErrConflict)
 		}
 	}
-	m.podMu.Lock()
-	defer m.podMu.Unlock()
+	defer m.pods.Lock(id)()
 	if _, err := os.Stat(m.podDir(id)); err != nil {
 		return fmt.Errorf("pod %s: %w", id, ErrNotFound)
 	}

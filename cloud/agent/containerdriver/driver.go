@@ -20,6 +20,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/internal/clock"
+	"github.com/cloudbox/cloudbox/internal/keylock"
 	"github.com/cloudbox/cloudbox/runtime/container"
 	"github.com/cloudbox/cloudbox/runtime/image"
 )
@@ -52,6 +53,11 @@ type Driver struct {
 
 	cgroupParent string
 	network      agent.PodNetwork
+
+	// sandboxes serialises setting up and releasing one pod's sandbox (namespaces
+	// and network), so that no task of the pod starts before its network is
+	// attached; other pods' sandboxes are set up meanwhile.
+	sandboxes keylock.Map
 
 	mu    sync.Mutex
 	holds map[string]func() // task ID → release of its image, so prune keeps it
@@ -178,8 +184,7 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 
 // ensurePod returns the pod's shared namespaces, creating them for its first task.
 func (d *Driver) ensurePod(ctx context.Context, cfg *agent.TaskConfig) (*container.Pod, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.sandboxes.Lock(cfg.PodUID)()
 	if p, err := d.ctrs.GetPod(cfg.PodUID); err == nil {
 		return p, nil
 	} else if !errors.Is(err, container.ErrNotFound) {
@@ -393,8 +398,7 @@ func ParseTaskID(id string) (podUID, container string, attempt int, ok bool) {
 
 // ReleaseSandbox removes the pod's shared namespaces and files.
 func (d *Driver) ReleaseSandbox(ctx context.Context, podUID string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.sandboxes.Lock(podUID)()
 	if d.network != nil {
 		if err := d.network.Teardown(ctx, podUID); err != nil {
 			d.log.Warn("pod network teardown", zap.String("pod", podUID), zap.Error(err))
