@@ -195,7 +195,7 @@ func (w *podWorker) load() {
 		if p.IsTerminal() {
 			w.terminal, w.frozen = true, true
 		}
-		st := api.DeepCopy(p).(*api.Pod).Status
+		st := api.DeepCopyOf(p).Status
 		w.status = &st
 	}
 	if fresh {

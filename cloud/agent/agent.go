@@ -259,13 +259,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-var nodeKind = api.KindOfType[*api.Node]()
-
 // desiredNode is the Node as this agent describes it.
 func (a *Agent) desiredNode(existing *api.Node) *api.Node {
 	n := existing
 	if n == nil {
-		n = nodeKind.NewObject().(*api.Node)
+		n = client.NewObject[*api.Node]()
 		n.Name = a.cfg.NodeName
 	}
 	if n.Labels == nil {
@@ -313,7 +311,7 @@ func (a *Agent) status(prev *api.NodeStatus) api.NodeStatus {
 // keeps its node), then posts a first status.
 func (a *Agent) register(ctx context.Context) error {
 	c := a.cfg.Client
-	o, err := c.Get(ctx, nodeKind, "", a.cfg.NodeName)
+	existing, err := client.Get[*api.Node](ctx, c, "", a.cfg.NodeName)
 	switch {
 	case client.IsNotFound(err):
 		if _, err := c.Create(ctx, a.desiredNode(nil)); err != nil && !client.IsAlreadyExists(err) {
@@ -322,7 +320,7 @@ func (a *Agent) register(ctx context.Context) error {
 	case err != nil:
 		return err
 	default:
-		if _, err := c.Update(ctx, a.desiredNode(o.(*api.Node))); err != nil {
+		if _, err := c.Update(ctx, a.desiredNode(existing)); err != nil {
 			return err
 		}
 	}
@@ -331,11 +329,10 @@ func (a *Agent) register(ctx context.Context) error {
 
 // heartbeat renews the Ready condition through the status subresource.
 func (a *Agent) heartbeat(ctx context.Context) error {
-	o, err := a.cfg.Client.Get(ctx, nodeKind, "", a.cfg.NodeName)
+	n, err := client.Get[*api.Node](ctx, a.cfg.Client, "", a.cfg.NodeName)
 	if err != nil {
 		return err
 	}
-	n := o.(*api.Node)
 	n.Status = a.status(&n.Status)
 	// The agent owns its node's status: write it unconditionally rather than lose a
 	// heartbeat to a conflict with the lifecycle controller.

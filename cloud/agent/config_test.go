@@ -7,18 +7,19 @@ import (
 	"testing"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 func (h *harness) configMap(name string, data map[string]string) {
 	h.t.Helper()
-	cm := configMapKind.NewObject().(*api.ConfigMap)
+	cm := client.NewObject[*api.ConfigMap]()
 	cm.Name, cm.Namespace, cm.Data = name, "default", data
 	h.create(cm)
 }
 
 func (h *harness) secret(name string, data map[string]string) {
 	h.t.Helper()
-	s := secretKind.NewObject().(*api.Secret)
+	s := client.NewObject[*api.Secret]()
 	s.Name, s.Namespace, s.StringData = name, "default", data
 	h.create(s)
 }

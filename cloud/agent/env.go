@@ -11,11 +11,6 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
-var (
-	configMapKind, _ = api.LookupKind("configmaps")
-	secretKind, _    = api.LookupKind("secrets")
-)
-
 // configError is a container's configuration that cannot be resolved (a ConfigMap or
 // Secret, or one of their keys, that does not exist): the container waits with
 // reason CreateContainerConfigError and the message.
@@ -41,7 +36,7 @@ func (s *sources) configMap(name string) (*api.ConfigMap, error) {
 	if cm, ok := s.configs[name]; ok {
 		return cm, nil
 	}
-	o, err := s.c.Get(s.ctx, configMapKind, s.ns, name)
+	cm, err := client.Get[*api.ConfigMap](s.ctx, s.c, s.ns, name)
 	if client.IsNotFound(err) {
 		s.configs[name] = nil
 		return nil, nil
@@ -49,7 +44,6 @@ func (s *sources) configMap(name string) (*api.ConfigMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading configmap %q: %w", name, err)
 	}
-	cm := o.(*api.ConfigMap)
 	s.configs[name] = cm
 	return cm, nil
 }
@@ -58,7 +52,7 @@ func (s *sources) secret(name string) (*api.Secret, error) {
 	if sec, ok := s.secrets[name]; ok {
 		return sec, nil
 	}
-	o, err := s.c.Get(s.ctx, secretKind, s.ns, name)
+	sec, err := client.Get[*api.Secret](s.ctx, s.c, s.ns, name)
 	if client.IsNotFound(err) {
 		s.secrets[name] = nil
 		return nil, nil
@@ -66,7 +60,6 @@ func (s *sources) secret(name string) (*api.Secret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading secret %q: %w", name, err)
 	}
-	sec := o.(*api.Secret)
 	s.secrets[name] = sec
 	return sec, nil
 }

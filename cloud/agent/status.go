@@ -236,7 +236,7 @@ func newStatusWriter(w *podWorker) *statusWriter {
 
 // set queues a copy of st for writing, replacing a status not yet written.
 func (s *statusWriter) set(st api.PodStatus) {
-	cp := api.DeepCopy(&api.Pod{Status: st}).(*api.Pod).Status
+	cp := api.DeepCopyOf(&api.Pod{Status: st}).Status
 	s.mu.Lock()
 	s.pending = &cp
 	s.mu.Unlock()
@@ -287,17 +287,17 @@ func (s *statusWriter) write(ctx context.Context, st *api.PodStatus) bool {
 		return true
 	}
 	for range 5 {
-		obj := api.DeepCopy(base).(*api.Pod)
+		obj := api.DeepCopyOf(base)
 		obj.Status = *st
-		out, err := c.UpdateStatus(ctx, obj)
+		out, err := client.UpdateStatus(ctx, c, obj)
 		switch {
 		case err == nil:
-			s.last = out.(*api.Pod)
+			s.last = out
 			return true
 		case client.IsNotFound(err):
 			return true
 		case client.IsConflict(err):
-			o, gerr := c.Get(ctx, podKind, base.Namespace, base.Name)
+			cur, gerr := client.Get[*api.Pod](ctx, c, base.Namespace, base.Name)
 			if client.IsNotFound(gerr) {
 				return true
 			}
@@ -305,10 +305,10 @@ func (s *statusWriter) write(ctx context.Context, st *api.PodStatus) bool {
 				err = gerr
 				break
 			}
-			if o.GetObjectMeta().UID != w.uid {
+			if cur.UID != w.uid {
 				return true
 			}
-			base = o.(*api.Pod)
+			base = cur
 			s.last = base
 			continue
 		}

@@ -297,14 +297,13 @@ func (a *Agent) claimVolumesDir() string { return filepath.Join(a.cfg.StateDir, 
 // nodes cannot both bind it), then its status says Bound. A claim bound to another
 // node cannot be mounted here; the pod waits in ContainerCreating with the reason.
 func (a *Agent) claimVolume(p *api.Pod, src *api.PersistentVolumeSource, s *sources) (podVolume, error) {
-	o, err := s.c.Get(s.ctx, claimKind, p.Namespace, src.ClaimName)
+	claim, err := client.Get[*api.PersistentVolumeClaim](s.ctx, s.c, p.Namespace, src.ClaimName)
 	if client.IsNotFound(err) {
 		return podVolume{}, &volumeError{fmt.Sprintf("persistentvolumeclaim %q not found", src.ClaimName)}
 	}
 	if err != nil {
 		return podVolume{}, fmt.Errorf("reading persistentvolumeclaim %q: %w", src.ClaimName, err)
 	}
-	claim := o.(*api.PersistentVolumeClaim)
 	if claim.DeletionTimestamp != nil {
 		return podVolume{}, &volumeError{fmt.Sprintf("persistentvolumeclaim %q is being deleted", src.ClaimName)}
 	}

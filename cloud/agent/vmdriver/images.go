@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 )
 
 // Images are cached on the node by content (StateDir/images/<sha256>), fetched from
@@ -41,11 +42,10 @@ func (d *Driver) PullImage(ctx context.Context, ref, policy string) (string, err
 
 // image reads an Image that is ready to boot.
 func (d *Driver) image(ctx context.Context, name string) (*api.Image, error) {
-	o, err := d.cfg.Client.Get(ctx, api.KindOfType[*api.Image](), "", name)
+	img, err := client.Get[*api.Image](ctx, d.cfg.Client, "", name)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", name, err)
 	}
-	img := o.(*api.Image)
 	if img.Status.Phase != api.ImageActive || len(img.Status.Files) == 0 {
 		return nil, fmt.Errorf("image %q is not active yet (phase %q)", name, img.Status.Phase)
 	}

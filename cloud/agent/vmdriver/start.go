@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudbox/cloudbox/cloud/agent"
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
 )
 
@@ -52,11 +53,11 @@ func (d *Driver) Start(ctx context.Context, cfg *agent.TaskConfig) (*agent.TaskH
 	mac := macFor(inst.UID)
 	seed := hypervisor.Seed{InstanceID: inst.UID, Hostname: inst.Name, UserData: []byte(inst.Spec.UserData)}
 	if kp := inst.Spec.KeyPair; kp != "" {
-		o, err := d.cfg.Client.Get(ctx, api.KindOfType[*api.KeyPair](), inst.Namespace, kp)
+		pair, err := client.Get[*api.KeyPair](ctx, d.cfg.Client, inst.Namespace, kp)
 		if err != nil {
 			return nil, fmt.Errorf("key pair %q: %w", kp, err)
 		}
-		seed.PublicKeys = []string{strings.TrimSpace(o.(*api.KeyPair).Spec.PublicKey)}
+		seed.PublicKeys = []string{strings.TrimSpace(pair.Spec.PublicKey)}
 	}
 	var address string
 	if onPodNetwork(inst) && d.cfg.Network != nil {
@@ -124,11 +125,11 @@ func (d *Driver) launcherInstance(ctx context.Context, cfg *agent.TaskConfig) (*
 	if !ok {
 		return nil, fmt.Errorf("pod %s/%s is not an instance's launcher pod (its name does not start with vm-)", cfg.PodNamespace, cfg.PodName)
 	}
-	o, err := d.cfg.Client.Get(ctx, instanceKind, cfg.PodNamespace, name)
+	inst, err := client.Get[*api.Instance](ctx, d.cfg.Client, cfg.PodNamespace, name)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s/%s: %w", cfg.PodNamespace, name, err)
 	}
-	return o.(*api.Instance), nil
+	return inst, nil
 }
 
 // flavor is the instance's size: as recorded at creation, else the Flavor's.
@@ -136,11 +137,11 @@ func (d *Driver) flavor(ctx context.Context, inst *api.Instance) (*api.FlavorSpe
 	if inst.Status.Flavor != nil {
 		return inst.Status.Flavor, nil
 	}
-	o, err := d.cfg.Client.Get(ctx, api.KindOfType[*api.Flavor](), "", inst.Spec.Flavor)
+	flavor, err := client.Get[*api.Flavor](ctx, d.cfg.Client, "", inst.Spec.Flavor)
 	if err != nil {
 		return nil, fmt.Errorf("flavor %q: %w", inst.Spec.Flavor, err)
 	}
-	return &o.(*api.Flavor).Spec, nil
+	return &flavor.Spec, nil
 }
 
 // prepareDisk sets the boot of hc: a disk image becomes the backing file of the

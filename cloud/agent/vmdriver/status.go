@@ -17,12 +17,11 @@ var instanceKind = api.KindOfType[*api.Instance]()
 // (address, PID, accelerator) and what the Reconciler applied (power state, reboots,
 // volumes).
 func (d *Driver) reportStatus(ctx context.Context, ref instanceRef, mutate func(*api.InstanceStatus)) {
-	_, err := d.cfg.Client.ModifyStatus(ctx, instanceKind, ref.Namespace, ref.Name, func(o api.Object) error {
-		inst := o.(*api.Instance)
+	_, err := client.ModifyStatus(ctx, d.cfg.Client, ref.Namespace, ref.Name, func(inst *api.Instance) error {
 		if inst.UID != ref.UID {
 			return errGone
 		}
-		before := api.DeepCopy(inst).(*api.Instance).Status
+		before := api.DeepCopyOf(inst).Status
 		mutate(&inst.Status)
 		if reflect.DeepEqual(before, inst.Status) {
 			return errUnchanged

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cloudbox/cloudbox/cloud/api"
+	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/hypervisor"
 )
 
@@ -83,8 +84,8 @@ func (r *Reconciler) plug(ctx context.Context, t *task, v *api.VMVolume, dev str
 		}
 	}
 	if v.Status.NodeName == "" {
-		if _, err := r.d.cfg.Client.ModifyStatus(ctx, api.KindOfType[*api.VMVolume](), v.Namespace, v.Name, func(o api.Object) error {
-			o.(*api.VMVolume).Status.NodeName = node
+		if _, err := client.ModifyStatus(ctx, r.d.cfg.Client, v.Namespace, v.Name, func(vol *api.VMVolume) error {
+			vol.Status.NodeName = node
 			return nil
 		}); err != nil {
 			return err
