@@ -162,8 +162,7 @@ func rssOf(pid int) (rss, error) {
 // benchPod is a pod no scheduler takes (schedulerName names none), so the phase
 // measures the API and the store alone.
 func benchPod(name string) *api.Pod {
-	k, _ := api.LookupKind("pods")
-	p := k.NewObject().(*api.Pod)
+	p := client.NewObject[*api.Pod]()
 	p.Name, p.Namespace = name, "default"
 	p.Labels = map[string]string{"bench": "1"}
 	p.Spec.SchedulerName = "bench-none"
@@ -284,7 +283,7 @@ type latencies struct {
 // start of each create call to each watcher's receipt of the event, and to the
 // call's own response.
 func watchLatency(ctx context.Context, cl *client.Client, watchers, events int) (latencies, error) {
-	podKind, _ := api.LookupKind("pods")
+	podKind := api.KindOfType[*api.Pod]()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	l, err := cl.List(ctx, podKind, "default", client.ListOptions{Limit: 1})

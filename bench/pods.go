@@ -143,8 +143,7 @@ func Pods(ctx context.Context, cfg PodsConfig) error {
 }
 
 func benchRunPod(name string, command ...string) *api.Pod {
-	k, _ := api.LookupKind("pods")
-	p := k.NewObject().(*api.Pod)
+	p := client.NewObject[*api.Pod]()
 	p.Name, p.Namespace = name, "default"
 	p.Spec.Containers = []api.Container{{Name: "c", Image: "busybox:1.36", ImagePullPolicy: "IfNotPresent", Command: command}}
 	zero := int64(0)
@@ -161,7 +160,7 @@ type podWatcher struct {
 }
 
 func newPodWatcher(ctx context.Context, cl *client.Client) (*podWatcher, error) {
-	k, _ := api.LookupKind("pods")
+	k := api.KindOfType[*api.Pod]()
 	events, err := cl.Watch(ctx, k, "default", client.ListOptions{})
 	if err != nil {
 		return nil, err
@@ -264,7 +263,7 @@ func (w *podWatcher) burst(ctx context.Context, cl *client.Client, n int) error 
 // zero, the pods' own, would remove the objects at once and leave the agent to
 // stop the containers in the background, within the next phase.)
 func deletePods(ctx context.Context, cl *client.Client) error {
-	k, _ := api.LookupKind("pods")
+	k := api.KindOfType[*api.Pod]()
 	l, err := cl.ListAll(ctx, k, "default", client.ListOptions{})
 	if err != nil {
 		return err

@@ -78,7 +78,7 @@ func Workloads(ctx context.Context, cfg WorkloadsConfig) error {
 	}
 
 	cl := srv.client
-	deployKind, _ := api.LookupKind("deployments")
+	deployKind := api.KindOfType[*api.Deployment]()
 	if _, err := cl.Create(ctx, workloadDeployment(benchDeployment, 0)); err != nil {
 		return fmt.Errorf("creating the deployment: %w", err)
 	}
@@ -95,7 +95,7 @@ func Workloads(ctx context.Context, cfg WorkloadsConfig) error {
 	if _, err := cl.Delete(ctx, deployKind, "default", benchDeployment); err != nil {
 		return fmt.Errorf("deleting the deployment: %w", err)
 	}
-	podKind, _ := api.LookupKind("pods")
+	podKind := api.KindOfType[*api.Pod]()
 	if err := waitCount(ctx, cl, podKind, "app="+benchDeployment, 2*time.Minute, func(n int) bool { return n == 0 }); err != nil {
 		return fmt.Errorf("waiting for the deployment's pods to go: %w", err)
 	}
@@ -121,8 +121,7 @@ func importImage(ctx context.Context, cl *client.Client, path string) error {
 // workloadDeployment is a Deployment of busybox `sleep 3600` pods that stop at once
 // when deleted.
 func workloadDeployment(name string, replicas int32) *api.Deployment {
-	k, _ := api.LookupKind("deployments")
-	d := k.NewObject().(*api.Deployment)
+	d := client.NewObject[*api.Deployment]()
 	d.Name, d.Namespace = name, "default"
 	d.Spec.Replicas = &replicas
 	labels := map[string]string{"app": name}

@@ -363,7 +363,7 @@ func (c *Client) DeleteWithGrace(ctx context.Context, k *api.KindInfo, namespace
 
 // Bind assigns a pod to a node through the binding subresource.
 func (c *Client) Bind(ctx context.Context, namespace, pod, node string) error {
-	k, _ := api.LookupKind("pods")
+	k := api.KindOfType[*api.Pod]()
 	body, _ := json.Marshal(map[string]any{
 		"apiVersion": "v1", "kind": "Binding",
 		"metadata": map[string]string{"name": pod, "namespace": namespace},
