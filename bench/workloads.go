@@ -82,6 +82,10 @@ func Workloads(ctx context.Context, cfg WorkloadsConfig) error {
 	if _, err := cl.Create(ctx, workloadDeployment(benchDeployment, 0)); err != nil {
 		return fmt.Errorf("creating the deployment: %w", err)
 	}
+	before, err := rssOf(srv.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	took, err := scaleAndWait(ctx, cl, deployKind, benchDeployment, cfg.Replicas)
 	if err != nil {
 		return err
@@ -89,6 +93,16 @@ func Workloads(ctx context.Context, cfg WorkloadsConfig) error {
 	ratio := took.Seconds() / runcTotal.Seconds()
 	fmt.Fprintf(out, "cloudbox Deployment 0 -> %d replicas, until readyReplicas == %d: %7.2f s\n", cfg.Replicas, cfg.Replicas, took.Seconds())
 	fmt.Fprintf(out, "  ratio to %d bare runc runs: %.2f (target <= 2)\n", cfg.Replicas, ratio)
+	// The server's own footprint with the pods running (their containers are not in
+	// it), beside the same server with none, read before the scale-up.
+	during, err := rssOf(srv.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "server RSS with %d running pods: %.1f MB (%s; target <= 60 MB at 110 pods)\n",
+		cfg.Replicas, float64(during.total)/(1<<20), during.split())
+	fmt.Fprintf(out, "  peer: the same server with 0 pods, before the scale-up: %.1f MB (%s); %.0f KB more per pod (target <= 1 MB)\n",
+		float64(before.total)/(1<<20), before.split(), float64(during.total-before.total)/1024/float64(cfg.Replicas))
 
 	// Deleting the Deployment cascades (in the background) to its ReplicaSet and
 	// pods; the server is stopped only once the agent has removed them all.
