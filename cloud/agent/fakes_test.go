@@ -9,106 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
-
-// fakeClock is a Clock that moves only when the test says.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]struct{}
-	// armed is closed (and replaced) whenever a timer is armed.
-	armed chan struct{}
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Now(), timers: map[*fakeTimer]struct{}{}, armed: make(chan struct{})}
-}
-
-type fakeTimer struct {
-	c  *fakeClock
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.ch <- c.now
-		return t
-	}
-	c.timers[t] = struct{}{}
-	close(c.armed)
-	c.armed = make(chan struct{})
-	return t
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	_, ok := t.c.timers[t]
-	delete(t.c.timers, t)
-	return ok
-}
-
-// fireLocked fires the timers that are due.
-func (c *fakeClock) fireLocked() {
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			delete(c.timers, t)
-			t.ch <- c.now
-		}
-	}
-}
-
-// Advance moves time forward by d and fires the timers due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.fireLocked()
-}
-
-// pending returns a channel that is ready when at least one timer is pending.
-func (c *fakeClock) pending() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.timers) > 0 {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	return c.armed
-}
-
-// stepNext moves time to the earliest pending timer and fires it (and any other
-// due then). It reports the step, or false when no timer was pending.
-func (c *fakeClock) stepNext() (time.Duration, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var first *fakeTimer
-	for t := range c.timers {
-		if first == nil || t.at.Before(first.at) {
-			first = t
-		}
-	}
-	if first == nil {
-		return 0, false
-	}
-	d := max(first.at.Sub(c.now), 0)
-	c.now = c.now.Add(d)
-	c.fireLocked()
-	return d, true
-}
 
 // fakeTask is one task of the fake driver.
 type fakeTask struct {
@@ -131,7 +34,7 @@ func (t *fakeTask) running() bool {
 // records every call and is safe for concurrent use. It outlives agents, as a real
 // driver's tasks do.
 type fakeDriver struct {
-	clk *fakeClock
+	clk *clock.Fake
 
 	mu       sync.Mutex
 	tasks    map[string]*fakeTask
@@ -144,7 +47,7 @@ type fakeDriver struct {
 	exec func(taskID string, cmd []string) int
 }
 
-func newFakeDriver(clk *fakeClock) *fakeDriver {
+func newFakeDriver(clk *clock.Fake) *fakeDriver {
 	return &fakeDriver{clk: clk, tasks: map[string]*fakeTask{}, changed: make(chan struct{}),
 		pullErr: map[string]error{}, startErr: map[string]error{}}
 }

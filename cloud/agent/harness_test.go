@@ -17,6 +17,8 @@ import (
 	"github.com/cloudbox/cloudbox/cloud/client"
 	"github.com/cloudbox/cloudbox/internal/atomicfile"
 	"github.com/cloudbox/cloudbox/store"
+
+	"github.com/cloudbox/cloudbox/internal/clock"
 )
 
 // testTimeout bounds every wait of these tests; they wait on events, never sleep.
@@ -29,7 +31,7 @@ type harness struct {
 	// cl is an admin's client; agentClient the node's.
 	cl          *client.Client
 	agentClient *client.Client
-	clk         *fakeClock
+	clk         *clock.Fake
 	drv         *fakeDriver
 	stateDir    string
 	node        string
@@ -68,7 +70,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newFakeClock()
+	clk := clock.NewFake(time.Now())
 	return &harness{t: t, cl: admin, agentClient: cl, clk: clk, drv: newFakeDriver(clk), stateDir: t.TempDir(), node: "node-1", url: ts.URL, ca: ca}
 }
 
@@ -188,7 +190,7 @@ func (h *harness) stepPod(name string, step bool, cond func(*api.Pod) bool) *api
 	for {
 		var pending <-chan struct{}
 		if step {
-			pending = h.clk.pending()
+			pending = h.clk.Pending()
 		}
 		select {
 		case ev, ok := <-events:
@@ -211,7 +213,7 @@ func (h *harness) stepPod(name string, step bool, cond func(*api.Pod) bool) *api
 				return p
 			}
 		case <-pending:
-			h.clk.stepNext()
+			h.clk.StepNext()
 		}
 	}
 }

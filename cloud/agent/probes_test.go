@@ -42,8 +42,8 @@ func (h *harness) steps(n int) {
 	h.t.Helper()
 	for range n {
 		select {
-		case <-h.clk.pending():
-			h.clk.stepNext()
+		case <-h.clk.Pending():
+			h.clk.StepNext()
 		case <-time.After(testTimeout):
 			h.t.Fatal("no timer was armed")
 		}

@@ -29,13 +29,13 @@ func TestRegistrationBacksOffOnTheAgentsClock(t *testing.T) {
 
 	for _, want := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond} {
 		select {
-		case <-h.clk.pending():
+		case <-h.clk.Pending():
 		case err := <-ended:
 			t.Fatalf("Run ended before a retry was armed: %v", err)
 		case <-time.After(testTimeout):
 			t.Fatal("no retry was armed after a refused registration")
 		}
-		if got, _ := h.clk.stepNext(); got != want {
+		if got, _ := h.clk.StepNext(); got != want {
 			t.Errorf("back-off step %v, want %v", got, want)
 		}
 	}

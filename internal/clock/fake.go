@@ -49,12 +49,28 @@ func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = f.now.Add(d)
+	f.fireDueLocked()
+}
+
+// StepNext moves the time to the earliest pending timer and fires it (and any other
+// then due). It reports the step, or false when no timer was pending: a test of
+// something that sleeps in turns (back-off, probes) walks it one timer at a time.
+func (f *Fake) StepNext() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var first *fakeTimer
 	for t := range f.timers {
-		if !t.at.After(f.now) {
-			delete(f.timers, t)
-			t.ch <- f.now
+		if first == nil || t.at.Before(first.at) {
+			first = t
 		}
 	}
+	if first == nil {
+		return 0, false
+	}
+	d := max(first.at.Sub(f.now), 0)
+	f.now = f.now.Add(d)
+	f.fireDueLocked()
+	return d, true
 }
 
 // Pending returns a channel that is ready once at least one timer is pending: a
@@ -68,6 +84,16 @@ func (f *Fake) Pending() <-chan struct{} {
 		return ch
 	}
 	return f.armed
+}
+
+// fireDueLocked fires the timers due by now; f.mu is held.
+func (f *Fake) fireDueLocked() {
+	for t := range f.timers {
+		if !t.at.After(f.now) {
+			delete(f.timers, t)
+			t.ch <- f.now
+		}
+	}
 }
 
 type fakeTimer struct {
