@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 deps
 log "go vet"
 go vet ./...
+(cd compat && go vet ./...)
 build
 log "go test"
 # The end-to-end tests start bin/cloudbox; they find it through CLOUDBOX_BIN.
