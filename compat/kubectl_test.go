@@ -55,11 +55,8 @@ func TestKubectlPrintsUnknownFieldWarnings(t *testing.T) {
 	c.importBusybox(t)
 	manifest := legacyManifest("pod-with-typos.yaml")
 
-	// The two pods go to two namespaces rather than one after the other: a pod is
-	// deleted gracefully, and kubectl delete waits for that with a watch-list stream
-	// (sendInitialEvents=true), which cloudbox does not end with the bookmark
-	// client-go waits for. The namespace is applied, not made with kubectl create
-	// namespace, which sends protobuf.
+	// The namespace is applied, not made with kubectl create namespace, which sends
+	// protobuf.
 	c.mustKubectl(t, "apply", "--validate=false", "-f", repoPath("testdata", "manifests", "namespace.yaml"))
 	// create --raw sends the file as it is, with no fieldValidation parameter.
 	r := c.mustKubectl(t, "create", "--raw", "/api/v1/namespaces/demo/pods", "-f", manifest)
@@ -73,6 +70,15 @@ func TestKubectlPrintsUnknownFieldWarnings(t *testing.T) {
 	if !strings.Contains(r.stdout, `"name":"hello"`) || !strings.Contains(r.stdout, `"namespace":"demo"`) {
 		t.Errorf("create --raw printed %q, want the pod demo/hello", r.stdout)
 	}
+	// A pod is deleted gracefully, and kubectl delete waits for it to go on a
+	// watch-list stream (sendInitialEvents=true), which ends its initial events with
+	// the bookmark client-go waits for.
+	r = c.mustKubectl(t, "delete", "-n", "demo", "pod", "hello")
+	if !strings.Contains(r.stdout, `pod "hello" deleted`) {
+		t.Errorf("delete printed %q, want pod \"hello\" deleted", r.stdout)
+	}
+	r = c.mustKubectl(t, "get", "pods", "-n", "demo")
+	wantLine(t, r.stderr, "No resources found in demo namespace.")
 
 	r = c.mustKubectl(t, "apply", "--validate=false", "-f", manifest)
 	if !strings.Contains(r.stdout, "pod/hello created") {

@@ -47,8 +47,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 	stop := context.AfterFunc(s.watchCtx, cancel)
 	defer stop()
 
+	// sendInitialEvents (client-go's watch-list, on by default since 1.32) asks for
+	// the current objects first and a bookmark marking their end, whatever the
+	// resourceVersion: the store's list is never older than the one asked for.
+	sendInitial := q.Get("sendInitialEvents") == "true"
 	var initial []api.Object
-	if from == 0 {
+	if from == 0 || sendInitial {
 		res, err := s.cfg.Store.List(ctx, rt.kind, store.ListOptions{Namespace: rt.namespace, Predicate: pred})
 		if err != nil {
 			return err
@@ -68,6 +72,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt *route) error 
 		if err != nil || ww.write(string(store.Added), b) != nil {
 			return nil
 		}
+	}
+	if sendInitial && ww.write("BOOKMARK", initialEventsEnd(rt.kind, from)) != nil {
+		return nil
 	}
 	ww.flush()
 	s.metrics.watchers.Inc()
@@ -144,4 +151,15 @@ func (s *Server) watchWants(pred func(api.Object) bool, ev store.Event) bool {
 		return false
 	}
 	return pred(o)
+}
+
+// initialEventsEnd is the bookmark that ends a watch-list's initial events, as
+// Kubernetes sends it: the list's revision, annotated k8s.io/initial-events-end.
+func initialEventsEnd(k *api.KindInfo, rev uint64) []byte {
+	o := k.NewObject()
+	m := o.GetObjectMeta()
+	m.ResourceVersion = strconv.FormatUint(rev, 10)
+	m.Annotations = map[string]string{"k8s.io/initial-events-end": "true"}
+	b, _ := json.Marshal(o)
+	return b
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -101,5 +102,27 @@ func TestWatchDecodesShareOneDecodePerEvent(t *testing.T) {
 	}
 	if other == objs[0] || other.GetObjectMeta().ResourceVersion != strconv.Itoa(7+watchDecodeSlots) {
 		t.Errorf("revision %d got the object of revision 7", 7+watchDecodeSlots)
+	}
+}
+
+// client-go's watch-list (sendInitialEvents=true, on by default since 1.32) gets the
+// current objects, then a bookmark annotated k8s.io/initial-events-end at the list's
+// revision, then live events; without that bookmark a client waits for ever.
+func TestWatchListEndsItsInitialEventsWithABookmark(t *testing.T) {
+	ts, _ := newTestServer(t)
+	a := call(t, ts, testToken, "POST", podsPath, "application/json", podJSON("one", nil))
+	var one api.Pod
+	_ = json.Unmarshal(a.body, &one)
+	next := watchLines(t, ts, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion="+one.ResourceVersion)
+	if typ, p := next(); typ != "ADDED" || p.Name != "one" {
+		t.Fatalf("first event %s %s, want ADDED one", typ, p.Name)
+	}
+	typ, p := next()
+	if typ != "BOOKMARK" || p.Annotations["k8s.io/initial-events-end"] != "true" || p.ResourceVersion != one.ResourceVersion {
+		t.Fatalf("second event %s %q annotations %v, want the initial-events-end BOOKMARK at %s", typ, p.ResourceVersion, p.Annotations, one.ResourceVersion)
+	}
+	call(t, ts, testToken, "POST", podsPath, "application/json", podJSON("two", nil))
+	if typ, p := next(); typ != "ADDED" || p.Name != "two" {
+		t.Fatalf("live event %s %s, want ADDED two", typ, p.Name)
 	}
 }
