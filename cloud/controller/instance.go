@@ -312,13 +312,16 @@ func terminationMessage(pod *api.Pod) string {
 	return "the launcher pod failed: " + pod.Status.Message
 }
 
+// reasonStopped is a stopped instance's reason when it was stopped on request.
+const reasonStopped = "Stopped"
+
 // stoppedReason keeps the reason a stopped instance already has (GuestShutdown), or
 // says it was stopped on request.
 func stoppedReason(inst *api.Instance) string {
 	if inst.Status.State == api.InstanceShutoff && inst.Status.Reason != "" {
 		return inst.Status.Reason
 	}
-	return "Stopped"
+	return reasonStopped
 }
 
 func setState(s *api.InstanceStatus, state, reason, message string) {
@@ -339,7 +342,13 @@ func (c *InstanceController) writeStatus(ctx context.Context, inst *api.Instance
 			return errInstanceReplaced
 		}
 		s := &cur.Status
-		s.State, s.Reason, s.Message, s.NodeName, s.Flavor = next.State, next.Reason, next.Message, next.NodeName, next.Flavor
+		reason, message := next.Reason, next.Message
+		if next.State == api.InstanceShutoff && reason == reasonStopped && s.State == api.InstanceShutoff && s.Reason != "" {
+			// next was worked out from an older cached status; the stored one already
+			// says why the instance is off (GuestShutdown), and that stays.
+			reason, message = s.Reason, s.Message
+		}
+		s.State, s.Reason, s.Message, s.NodeName, s.Flavor = next.State, reason, message, next.NodeName, next.Flavor
 		if next.State == api.InstanceShutoff {
 			s.PowerState, s.PID = "", 0
 		}
